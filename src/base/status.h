@@ -1,0 +1,35 @@
+/*
+ * status.h — filling sdxl_error values (the error model of every sdxld layer).
+ *
+ * Functions that can fail return an sdxl_status and take an `sdxl_error *err` (which may be
+ * NULL) as their last argument. On failure they set both code and message through error_set,
+ * whose return value is the code, so a failure is one line:
+ *
+ *     if (size > limit)
+ *         return error_set(err, SDXL_ERR_LIMIT, "%s: %zu bytes is over the limit of %zu", ...);
+ *
+ * Callers that add context keep the inner message: error_prefix(err, st, "loading %s", path)
+ * turns "bad dtype" into "loading unet: bad dtype" and returns st.
+ */
+#ifndef SDXL_BASE_STATUS_H
+#define SDXL_BASE_STATUS_H
+
+#include "sdxl.h"
+
+#if defined(__GNUC__)
+#define SDXL_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define SDXL_PRINTF(fmt_index, first_arg)
+#endif
+
+/* Sets err (when not NULL) to code and the formatted message; returns code. */
+sdxl_status error_set(sdxl_error *err, sdxl_status code, const char *fmt, ...) SDXL_PRINTF(3, 4);
+
+/* Prepends "<formatted>: " to err's message (when err is not NULL); returns code. */
+sdxl_status error_prefix(sdxl_error *err, sdxl_status code, const char *fmt, ...)
+    SDXL_PRINTF(3, 4);
+
+/* Resets err (when not NULL) to SDXL_OK with an empty message. */
+void error_clear(sdxl_error *err);
+
+#endif /* SDXL_BASE_STATUS_H */

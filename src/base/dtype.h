@@ -18,12 +18,13 @@ typedef enum dtype {
     DTYPE_I32 = 3,
     DTYPE_I64 = 4,
     DTYPE_U8 = 5,
+    DTYPE_F64 = 6,
 } dtype;
 
-#define DTYPE_COUNT 6
+#define DTYPE_COUNT 7
 
 size_t dtype_size(dtype t);
-/* Safetensors spelling: "F32", "F16", "BF16", "I32", "I64", "U8". */
+/* Safetensors spelling: "F32", "F16", "BF16", "I32", "I64", "U8", "F64". */
 const char *dtype_name(dtype t);
 /* Parses the safetensors spelling; false if unknown. */
 bool dtype_parse(const char *name, dtype *out);
@@ -35,7 +36,7 @@ uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t b);
 uint16_t f32_to_bf16(float f);
 
-/* Converts n elements of a floating type (F32, F16, BF16) to f32. src may be unaligned. */
+/* Converts n elements of a floating type (F32, F16, BF16, F64) to f32. src may be unaligned. */
 void dtype_to_f32(dtype src_type, const void *src, float *dst, size_t n);
 /* Converts n f32 values to a floating type (F32, F16, BF16). dst may be unaligned. */
 void dtype_from_f32(dtype dst_type, const float *src, void *dst, size_t n);

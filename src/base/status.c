@@ -29,6 +29,7 @@ sdxl_status error_set(sdxl_error *err, sdxl_status code, const char *fmt, ...)
 {
     if (err) {
         err->code = code;
+        err->field[0] = '\0';
         va_list args;
         va_start(args, fmt);
         vsnprintf(err->message, sizeof err->message, fmt, args);
@@ -41,15 +42,32 @@ sdxl_status error_prefix(sdxl_error *err, sdxl_status code, const char *fmt, ...
 {
     if (!err)
         return code;
-    char prefix[SDXL_ERROR_MESSAGE_MAX];
+    char joined[SDXL_ERROR_MESSAGE_MAX];
     va_list args;
     va_start(args, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, args);
+    int n = vsnprintf(joined, sizeof joined, fmt, args);
     va_end(args);
-    char joined[SDXL_ERROR_MESSAGE_MAX];
-    snprintf(joined, sizeof joined, "%s: %s", prefix, err->message);
-    memcpy(err->message, joined, sizeof joined);
+    size_t used = n < 0 ? 0 : (size_t)n < sizeof joined ? (size_t)n : sizeof joined - 1;
+    /* Append ": " and the old message, truncating at the buffer's end. */
+    const char *parts[2] = {": ", err->message};
+    for (int i = 0; i < 2; i++) {
+        size_t len = strlen(parts[i]);
+        size_t room = sizeof joined - 1 - used;
+        if (len > room)
+            len = room;
+        memcpy(joined + used, parts[i], len);
+        used += len;
+    }
+    joined[used] = '\0';
+    memcpy(err->message, joined, used + 1);
     err->code = code;
+    return code;
+}
+
+sdxl_status error_field(sdxl_error *err, sdxl_status code, const char *field)
+{
+    if (err)
+        snprintf(err->field, sizeof err->field, "%s", field);
     return code;
 }
 
@@ -58,5 +76,6 @@ void error_clear(sdxl_error *err)
     if (err) {
         err->code = SDXL_OK;
         err->message[0] = '\0';
+        err->field[0] = '\0';
     }
 }

@@ -29,7 +29,11 @@ sdxl_status error_set(sdxl_error *err, sdxl_status code, const char *fmt, ...) S
 sdxl_status error_prefix(sdxl_error *err, sdxl_status code, const char *fmt, ...)
     SDXL_PRINTF(3, 4);
 
-/* Resets err (when not NULL) to SDXL_OK with an empty message. */
+/* Sets err's field (the name of the offending parameter) when err is not NULL; returns code.
+ * Used after error_set: return error_field(err, error_set(err, ..., "..."), "strength"); */
+sdxl_status error_field(sdxl_error *err, sdxl_status code, const char *field);
+
+/* Resets err (when not NULL) to SDXL_OK with empty message and field. */
 void error_clear(sdxl_error *err);
 
 #endif /* SDXL_BASE_STATUS_H */

@@ -15,3 +15,8 @@ if(SDXL_SANITIZE)
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+if(SDXL_FUZZ)
+  # Coverage instrumentation in every library, not only in the fuzz targets' own files: without
+  # it libFuzzer sees only the target's few edges and cannot steer into the code it tests.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

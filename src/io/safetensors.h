@@ -87,16 +87,21 @@ typedef struct safetensors_writer {
 } safetensors_writer;
 
 /* Writes the header for tensors[0..n) (in that order) and metadata (NULL-terminated list of
- * key, value, key, value, ..., NULL; may be NULL). */
+ * key, value, key, value, ..., NULL; may be NULL). As in Python's safetensors, NULL metadata
+ * writes no "__metadata__" entry and an empty list writes an empty one. Names must be unique
+ * UTF-8 strings other than "__metadata__" (else SDXL_ERR_INVALID_ARGUMENT). */
 sdxl_status safetensors_writer_open(safetensors_writer *w, const char *path,
                                     const st_tensor_info *tensors, size_t n,
                                     const char *const *metadata, sdxl_error *err);
-/* Appends data bytes (tensor after tensor, in the order given to open). */
+/* Appends data bytes (tensor after tensor, in the order given to open). Writing more bytes than
+ * the tensors declare is SDXL_ERR_INVALID_ARGUMENT. After any failed write or close the file is
+ * already abandoned (PATH.tmp removed) and later calls fail. */
 sdxl_status safetensors_writer_write(safetensors_writer *w, const void *data, size_t nbytes,
                                      sdxl_error *err);
-/* Checks every byte was written, flushes and renames into place. */
+/* Checks every byte was written (else SDXL_ERR_INVALID_ARGUMENT), flushes, syncs and renames
+ * into place. */
 sdxl_status safetensors_writer_close(safetensors_writer *w, sdxl_error *err);
-/* Abandons the file (removes PATH.tmp). Safe after a failed write. */
+/* Abandons the file (removes PATH.tmp). Safe after a failed write, after close, and twice. */
 void safetensors_writer_abort(safetensors_writer *w);
 
 /* One-shot: writes tensors whose data are in memory (data[i] has tensors[i]'s bytes). */

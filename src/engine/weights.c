@@ -1,0 +1,128 @@
+/*
+ * weights.c — a model component's safetensors file onto a backend, by name (see weights.h).
+ */
+#include "engine/weights.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WEIGHTS_NAME_MAX 512
+
+sdxl_status weights_find_file(const char *model_dir, const char *component, const char *base,
+                              char *path, size_t path_size, sdxl_error *err)
+{
+    static const char *const suffixes[] = {".fp16.safetensors", ".safetensors"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        int n = snprintf(path, path_size, "%s/%s/%s%s", model_dir, component, base, suffixes[i]);
+        if (n < 0 || (size_t)n >= path_size)
+            return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "model path too long: %s",
+                             model_dir);
+        if (access(path, R_OK) == 0)
+            return SDXL_OK;
+    }
+    return error_set(err, SDXL_ERR_NOT_FOUND,
+                     "%s/%s: no weights (expected %s.fp16.safetensors or %s.safetensors); "
+                     "is this a diffusers model directory?",
+                     model_dir, component, base, base);
+}
+
+sdxl_status weights_open(weights *w, const char *model_dir, const char *component,
+                         const char *base, backend *be, weights_progress *progress,
+                         sdxl_error *err)
+{
+    memset(w, 0, sizeof *w);
+    char path[1024];
+    sdxl_status st = weights_find_file(model_dir, component, base, path, sizeof path, err);
+    if (st != SDXL_OK)
+        return st;
+    st = safetensors_open(&w->file, path, err);
+    if (st != SDXL_OK)
+        return st;
+    w->used = calloc(w->file.n_tensors ? w->file.n_tensors : 1, sizeof *w->used);
+    if (!w->used) {
+        safetensors_close(&w->file);
+        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    w->be = be;
+    w->progress = progress;
+    return SDXL_OK;
+}
+
+void weights_close(weights *w)
+{
+    safetensors_close(&w->file);
+    free(w->used);
+    w->used = NULL;
+}
+
+static const char *shape_str(int ndim, const int64_t *shape, char *buf, size_t n)
+{
+    size_t used = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, i ? ", %lld" : "%lld",
+                                 (long long)shape[i]);
+    if (used < n)
+        snprintf(buf + used, n - used, "]");
+    return buf;
+}
+
+sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *shape,
+                         tensor *out, sdxl_error *err, const char *name_fmt, ...)
+{
+    char name[WEIGHTS_NAME_MAX];
+    va_list args;
+    va_start(args, name_fmt);
+    vsnprintf(name, sizeof name, name_fmt, args);
+    va_end(args);
+
+    const st_tensor *t = safetensors_find(&w->file, name);
+    char want[96], have[96];
+    if (!t)
+        return error_set(err, SDXL_ERR_NOT_FOUND,
+                         "%s: tensor \"%s\" %s is missing: the weights do not match the "
+                         "model's config.json",
+                         w->file.path, name, shape_str(ndim, shape, want, sizeof want));
+    bool same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++)
+        same = t->shape[i] == shape[i];
+    if (!same)
+        return error_set(err, SDXL_ERR_FORMAT,
+                         "%s: tensor \"%s\" has shape %s but the model's config.json implies %s",
+                         w->file.path, name, shape_str(t->ndim, t->shape, have, sizeof have),
+                         shape_str(ndim, shape, want, sizeof want));
+    sdxl_status st = backend_weight_upload(w->be, kind, ndim, shape, t->type, t->data, out, err);
+    if (st != SDXL_OK)
+        return error_prefix(err, st, "%s: tensor \"%s\"", w->file.path, name);
+    w->used[t - w->file.tensors] = true;
+    if (w->progress) {
+        w->progress->done += t->nbytes;
+        if (w->progress->fn &&
+            !w->progress->fn(w->progress->user, w->progress->done, w->progress->total))
+            return error_set(err, SDXL_ERR_CANCELLED, "model loading cancelled");
+    }
+    return SDXL_OK;
+}
+
+bool weights_has(const weights *w, const char *name_fmt, ...)
+{
+    char name[WEIGHTS_NAME_MAX];
+    va_list args;
+    va_start(args, name_fmt);
+    vsnprintf(name, sizeof name, name_fmt, args);
+    va_end(args);
+    return safetensors_find(&w->file, name) != NULL;
+}
+
+sdxl_status weights_finish(const weights *w, sdxl_error *err)
+{
+    for (size_t i = 0; i < w->file.n_tensors; i++)
+        if (!w->used[i])
+            return error_set(err, SDXL_ERR_FORMAT,
+                             "%s: unexpected tensor \"%s\": the weights do not match the "
+                             "model's config.json",
+                             w->file.path, w->file.tensors[i].name);
+    return SDXL_OK;
+}

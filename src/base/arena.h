@@ -20,6 +20,9 @@
 #include "base/status.h"
 
 #define ARENA_DEFAULT_ALIGN 64
+/* Owned blocks are aligned to this, the largest alignment arena_alloc accepts; a borrowed base
+ * should be too (CUDA allocations are 256-byte aligned: pass at most 256 there). */
+#define ARENA_BLOCK_ALIGN 4096
 
 typedef struct arena {
     unsigned char *base; /* NULL in planning mode */
@@ -30,14 +33,15 @@ typedef struct arena {
     bool owns_base;
 } arena;
 
-/* Allocates a block of capacity bytes (64-byte aligned). */
+/* Allocates a block of capacity bytes (ARENA_BLOCK_ALIGN-aligned). */
 sdxl_status arena_init(arena *a, size_t capacity, sdxl_error *err);
 /* Uses caller-owned memory (e.g. device memory handed out by a backend); not freed. */
 void arena_init_borrowed(arena *a, void *base, size_t capacity);
 void arena_init_planning(arena *a);
 void arena_free(arena *a);
 
-/* bytes rounded up to align (a power of two); NULL when full (or always, in planning mode —
+/* bytes rounded up to align (a power of two up to ARENA_BLOCK_ALIGN; 0 means
+ * ARENA_DEFAULT_ALIGN); NULL when full (or always, in planning mode —
  * use arena_full() to tell the two apart). */
 void *arena_alloc(arena *a, size_t bytes, size_t align);
 bool arena_full(const arena *a, size_t bytes, size_t align);

@@ -38,7 +38,7 @@ uint16_t f32_to_bf16(float f);
 
 /* Converts n elements of a floating type (F32, F16, BF16, F64) to f32. src may be unaligned. */
 void dtype_to_f32(dtype src_type, const void *src, float *dst, size_t n);
-/* Converts n f32 values to a floating type (F32, F16, BF16). dst may be unaligned. */
+/* Converts n f32 values to a floating type (F32, F16, BF16, F64). dst may be unaligned. */
 void dtype_from_f32(dtype dst_type, const float *src, void *dst, size_t n);
 
 #endif /* SDXL_BASE_DTYPE_H */

@@ -1,0 +1,512 @@
+/*
+ * test_dtype.c — element type names and sizes, and the f16/bf16 <-> f32 conversions: every
+ * 16-bit pattern, rounding ties at known boundaries, subnormals, and random values checked
+ * against numpy / torch.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include "base/dtype.h"
+
+static uint32_t bits_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float float_of(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static bool f16_is_nan(uint16_t h)
+{
+    return (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0;
+}
+
+static void test_names_sizes_and_parsing_round_trip(void **state)
+{
+    static const size_t sizes[DTYPE_COUNT] = {4, 2, 2, 4, 8, 1, 8};
+    for (int t = 0; t < DTYPE_COUNT; t++) {
+        dtype parsed = DTYPE_U8;
+        assert_int_equal(dtype_size((dtype)t), sizes[t]);
+        assert_true(dtype_parse(dtype_name((dtype)t), &parsed));
+        assert_int_equal(parsed, t);
+    }
+    assert_string_equal(dtype_name(DTYPE_BF16), "BF16");
+    dtype parsed = DTYPE_F32;
+    assert_false(dtype_parse("f16", &parsed));
+    assert_false(dtype_parse("", &parsed));
+    assert_false(dtype_parse("F16 ", &parsed));
+    assert_true(dtype_parse_float_flag("fp16", &parsed));
+    assert_int_equal(parsed, DTYPE_F16);
+    assert_true(dtype_parse_float_flag("bf16", &parsed));
+    assert_int_equal(parsed, DTYPE_BF16);
+    assert_true(dtype_parse_float_flag("fp32", &parsed));
+    assert_int_equal(parsed, DTYPE_F32);
+    assert_false(dtype_parse_float_flag("F16", &parsed));
+    assert_false(dtype_parse_float_flag("fp64", &parsed));
+}
+
+/* Every f16 pattern decodes to the value its fields define, and encodes back to itself. */
+static void test_f16_every_pattern_round_trips(void **state)
+{
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = f16_to_f32((uint16_t)h);
+        uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+        double magnitude = exp == 0    ? ldexp(man, -24)
+                           : exp == 31 ? (man ? NAN : INFINITY)
+                                       : ldexp(man + 1024, (int)exp - 25);
+        if (f16_is_nan((uint16_t)h)) {
+            assert_true(isnan(f));
+            assert_true(f16_is_nan(f32_to_f16(f)));
+            assert_int_equal(signbit(f) != 0, (h & 0x8000) != 0);
+            continue;
+        }
+        assert_true((double)fabsf(f) == magnitude);
+        assert_int_equal(signbit(f) != 0, (h & 0x8000) != 0);
+        assert_int_equal(f32_to_f16(f), h);
+    }
+}
+
+static void test_bf16_every_pattern_round_trips(void **state)
+{
+    for (uint32_t b = 0; b < 65536; b++) {
+        float f = bf16_to_f32((uint16_t)b);
+        assert_int_equal(bits_of(f), b << 16);
+        uint16_t back = f32_to_bf16(f);
+        if (isnan(f)) {
+            assert_true(isnan(bf16_to_f32(back)));
+            assert_int_equal(back & 0x8000, b & 0x8000);
+        } else {
+            assert_int_equal(back, b);
+        }
+    }
+}
+
+static void test_f16_rounds_ties_to_even(void **state)
+{
+    assert_int_equal(f32_to_f16(65504.0f), 0x7bff);  /* largest finite */
+    assert_int_equal(f32_to_f16(65519.996f), 0x7bff); /* just under the tie */
+    assert_int_equal(f32_to_f16(65520.0f), 0x7c00);  /* tie with 65536: rounds to inf */
+    assert_int_equal(f32_to_f16(-65520.0f), 0xfc00);
+    assert_int_equal(f32_to_f16(1e10f), 0x7c00);
+    assert_int_equal(f32_to_f16(-INFINITY), 0xfc00);
+    assert_int_equal(f32_to_f16(2049.0f), 0x6800); /* tie: to 2048 (even) */
+    assert_int_equal(f32_to_f16(2051.0f), 0x6802); /* tie: to 2052 (even) */
+    assert_int_equal(f32_to_f16(2050.0f), 0x6801); /* f16 steps by 2 above 2048 */
+    assert_int_equal(f32_to_f16(nextafterf(2049.0f, 3000.0f)), 0x6801);
+    assert_int_equal(f32_to_f16(1.0f + 0x1p-11f), 0x3c00); /* tie: to 1 */
+    assert_int_equal(f32_to_f16(1.0f + 0x3p-11f), 0x3c02); /* tie: to 1 + 2^-9 */
+    assert_int_equal(f32_to_f16(-0.0f), 0x8000);
+}
+
+static void test_f16_subnormals_round_to_nearest_even(void **state)
+{
+    assert_int_equal(f32_to_f16(0x1p-24f), 0x0001); /* smallest subnormal */
+    assert_int_equal(f32_to_f16(0x1p-25f), 0x0000); /* half of it: tie to 0 */
+    assert_int_equal(f32_to_f16(nextafterf(0x1p-25f, 1.0f)), 0x0001);
+    assert_int_equal(f32_to_f16(0x3p-25f), 0x0002); /* 1.5 units: tie to 2 */
+    assert_int_equal(f32_to_f16(0x5p-25f), 0x0002); /* 2.5 units: tie to 2 */
+    assert_int_equal(f32_to_f16(-0x1p-26f), 0x8000);
+    assert_int_equal(f32_to_f16(0x1p-14f), 0x0400);                    /* smallest normal */
+    assert_int_equal(f32_to_f16(0x1p-14f - 0x1p-25f), 0x0400);         /* tie up to normal */
+    assert_int_equal(f32_to_f16(0x3ffp-24f), 0x03ff);                  /* largest subnormal */
+    assert_int_equal(f32_to_f16(float_of(0x00000001u)), 0x0000);       /* f32 subnormal */
+    assert_true(f16_to_f32(0x0001) == 0x1p-24f);
+    assert_true(f16_to_f32(0x83ff) == -0x3ffp-24f);
+}
+
+static void test_bf16_rounds_ties_to_even(void **state)
+{
+    assert_int_equal(f32_to_bf16(float_of(0x3f808000u)), 0x3f80); /* tie, even below */
+    assert_int_equal(f32_to_bf16(float_of(0x3f818000u)), 0x3f82); /* tie, odd below */
+    assert_int_equal(f32_to_bf16(float_of(0x3f808001u)), 0x3f81);
+    assert_int_equal(f32_to_bf16(float_of(0x7f7fffffu)), 0x7f80); /* FLT_MAX rounds to inf */
+    assert_int_equal(f32_to_bf16(INFINITY), 0x7f80);
+    assert_int_equal(f32_to_bf16(float_of(0x00008000u)), 0x0000); /* subnormal tie to 0 */
+    assert_int_equal(f32_to_bf16(float_of(0x80018000u)), 0x8002);
+    assert_true(isnan(bf16_to_f32(f32_to_bf16(float_of(0x7f800001u))))); /* payload in low bits */
+}
+
+/*
+ * Random f32 bit patterns with the f16 and bf16 patterns the reference gives. Made once with
+ * /tmp/refvenv (numpy 1.26.4, torch 2.5.1):
+ *   rng = np.random.default_rng(20261122); n = 300
+ *   exp = rng.integers(95, 150, n); exp[:20] = rng.integers(1, 255, 20)
+ *   man = rng.integers(0, 1 << 23, n); man[100:150] = man & ~0x1fff | 0x1000 (f16 ties)
+ *   man[150:200] = man & ~0xffff | 0x8000 (bf16 ties); sign = rng.integers(0, 2, n) << 31
+ *   f = (sign | exp << 23 | man).view(float32)
+ *   f16 = f.astype(np.float16).view(uint16); bf16 = torch.from_numpy(f).to(torch.bfloat16)
+ */
+static const struct {
+    uint32_t f32;
+    uint16_t f16, bf16;
+} reference_values[] = {
+    {0x9bac55e3u, 0x8000, 0x9bac},
+    {0x06aefae6u, 0x0000, 0x06af},
+    {0xafaa6e20u, 0x8000, 0xafaa},
+    {0xcbef70efu, 0xfc00, 0xcbef},
+    {0x671549e3u, 0x7c00, 0x6715},
+    {0x2e70efbfu, 0x0000, 0x2e71},
+    {0x4ed87444u, 0x7c00, 0x4ed8},
+    {0xa4d32071u, 0x8000, 0xa4d3},
+    {0x49b35efeu, 0x7c00, 0x49b3},
+    {0x5837553du, 0x7c00, 0x5837},
+    {0x7315562fu, 0x7c00, 0x7315},
+    {0x08a39653u, 0x0000, 0x08a4},
+    {0x3c2ad650u, 0x2157, 0x3c2b},
+    {0xed14f129u, 0xfc00, 0xed15},
+    {0x31147f30u, 0x0000, 0x3114},
+    {0x71d86452u, 0x7c00, 0x71d8},
+    {0xa95efb2au, 0x8000, 0xa95f},
+    {0x89d094c4u, 0x8000, 0x89d1},
+    {0x69f5b8e1u, 0x7c00, 0x69f6},
+    {0xfa5cd007u, 0xfc00, 0xfa5d},
+    {0x42af7aa5u, 0x557c, 0x42af},
+    {0xb5e54109u, 0x801d, 0xb5e5},
+    {0x3dd717c4u, 0x2eb9, 0x3dd7},
+    {0xc2caee08u, 0xd657, 0xc2cb},
+    {0x363c047fu, 0x002f, 0x363c},
+    {0x4962828bu, 0x7c00, 0x4963},
+    {0x3e2e01b4u, 0x3170, 0x3e2e},
+    {0xb4ce5791u, 0x8006, 0xb4ce},
+    {0x48ac086fu, 0x7c00, 0x48ac},
+    {0xb00d3345u, 0x8000, 0xb00d},
+    {0x46f18b58u, 0x778c, 0x46f2},
+    {0xb22a96dfu, 0x8000, 0xb22b},
+    {0x3d065d5au, 0x2833, 0x3d06},
+    {0x44b49c94u, 0x65a5, 0x44b5},
+    {0xc7ca67c7u, 0xfc00, 0xc7ca},
+    {0xc9f33d0bu, 0xfc00, 0xc9f3},
+    {0x373371deu, 0x00b3, 0x3733},
+    {0x386535feu, 0x0395, 0x3865},
+    {0xb8a3083du, 0x8518, 0xb8a3},
+    {0xb0f40941u, 0x8000, 0xb0f4},
+    {0x41f98c61u, 0x4fcc, 0x41fa},
+    {0xbb93db84u, 0x9c9f, 0xbb94},
+    {0x30a91718u, 0x0000, 0x30a9},
+    {0x30b04f93u, 0x0000, 0x30b0},
+    {0xb93bcacbu, 0x89de, 0xb93c},
+    {0xc1ccdd63u, 0xce67, 0xc1cd},
+    {0xb09c3ac9u, 0x8000, 0xb09c},
+    {0x40a1650bu, 0x450b, 0x40a1},
+    {0xb26e967fu, 0x8000, 0xb26f},
+    {0x3afcdb39u, 0x17e7, 0x3afd},
+    {0x31015bfeu, 0x0000, 0x3101},
+    {0x396fc044u, 0x0b7e, 0x3970},
+    {0xb9440cf3u, 0x8a20, 0xb944},
+    {0x3f6ec9acu, 0x3b76, 0x3f6f},
+    {0x36fbae86u, 0x007e, 0x36fc},
+    {0xc7cc8ea2u, 0xfc00, 0xc7cd},
+    {0x365e9740u, 0x0038, 0x365f},
+    {0xb5dbf4b9u, 0x801b, 0xb5dc},
+    {0x40cce602u, 0x4667, 0x40cd},
+    {0x33399b06u, 0x0001, 0x333a},
+    {0x45513bceu, 0x6a8a, 0x4551},
+    {0x3272cf9bu, 0x0000, 0x3273},
+    {0x3541f4feu, 0x000c, 0x3542},
+    {0x43510329u, 0x5a88, 0x4351},
+    {0xb54f6df4u, 0x800d, 0xb54f},
+    {0xc845c4bbu, 0xfc00, 0xc846},
+    {0xbbb1095eu, 0x9d88, 0xbbb1},
+    {0x3ed0e2ddu, 0x3687, 0x3ed1},
+    {0x36837012u, 0x0042, 0x3683},
+    {0xb16c0108u, 0x8000, 0xb16c},
+    {0x323b5c27u, 0x0000, 0x323b},
+    {0x3e98ef7du, 0x34c7, 0x3e99},
+    {0xc57361edu, 0xeb9b, 0xc573},
+    {0xc361fdb9u, 0xdb10, 0xc362},
+    {0xb006a2b9u, 0x8000, 0xb007},
+    {0xbc776cdfu, 0xa3bb, 0xbc77},
+    {0x36cbdf8cu, 0x0066, 0x36cc},
+    {0x30410802u, 0x0000, 0x3041},
+    {0x34e285d6u, 0x0007, 0x34e3},
+    {0x4a78df48u, 0x7c00, 0x4a79},
+    {0xb1cb2b55u, 0x8000, 0xb1cb},
+    {0xbfb0e30fu, 0xbd87, 0xbfb1},
+    {0x458e7eb8u, 0x6c74, 0x458e},
+    {0xb7d881e4u, 0x81b1, 0xb7d9},
+    {0xbf906b43u, 0xbc83, 0xbf90},
+    {0x43bcfe7fu, 0x5de8, 0x43bd},
+    {0x3dc5ec58u, 0x2e2f, 0x3dc6},
+    {0xca4041cdu, 0xfc00, 0xca40},
+    {0x463cc91au, 0x71e6, 0x463d},
+    {0x3f7be918u, 0x3bdf, 0x3f7c},
+    {0xb03c4eb5u, 0x8000, 0xb03c},
+    {0xb34fa41bu, 0x8001, 0xb350},
+    {0x3d715167u, 0x2b8b, 0x3d71},
+    {0xb4712736u, 0x8004, 0xb471},
+    {0x4472f040u, 0x6398, 0x4473},
+    {0x379e9a7du, 0x013d, 0x379f},
+    {0x321df130u, 0x0000, 0x321e},
+    {0xc651e5f7u, 0xf28f, 0xc652},
+    {0xc31b102fu, 0xd8d9, 0xc31b},
+    {0xc5319c32u, 0xe98d, 0xc532},
+    {0xc0e91000u, 0xc748, 0xc0e9},
+    {0x333c5000u, 0x0001, 0x333c},
+    {0xb831f000u, 0x82c8, 0xb832},
+    {0x30d8b000u, 0x0000, 0x30d9},
+    {0xaff2d000u, 0x8000, 0xaff3},
+    {0xb218d000u, 0x8000, 0xb219},
+    {0x43c87000u, 0x5e44, 0x43c8},
+    {0xc58b7000u, 0xec5c, 0xc58b},
+    {0xc3c71000u, 0xde38, 0xc3c7},
+    {0x3fc8b000u, 0x3e46, 0x3fc9},
+    {0x4a0f3000u, 0x7c00, 0x4a0f},
+    {0x3f33d000u, 0x399e, 0x3f34},
+    {0xb9473000u, 0x8a3a, 0xb947},
+    {0xba7ff000u, 0x9400, 0xba80},
+    {0x37973000u, 0x012e, 0x3797},
+    {0x3789f000u, 0x0114, 0x378a},
+    {0xc9b1f000u, 0xfc00, 0xc9b2},
+    {0xb9067000u, 0x8834, 0xb906},
+    {0xc747b000u, 0xfa3e, 0xc748},
+    {0x46311000u, 0x7188, 0x4631},
+    {0x33949000u, 0x0001, 0x3395},
+    {0x46277000u, 0x713c, 0x4627},
+    {0x49bf3000u, 0x7c00, 0x49bf},
+    {0x4850f000u, 0x7c00, 0x4851},
+    {0xb6789000u, 0x803e, 0xb679},
+    {0xbf571000u, 0xbab8, 0xbf57},
+    {0x47f23000u, 0x7c00, 0x47f2},
+    {0x3e12b000u, 0x3096, 0x3e13},
+    {0xc6293000u, 0xf14a, 0xc629},
+    {0x3a1b1000u, 0x10d8, 0x3a1b},
+    {0xc32d9000u, 0xd96c, 0xc32e},
+    {0xb8203000u, 0x8281, 0xb820},
+    {0x2fb1b000u, 0x0000, 0x2fb2},
+    {0x3ce7b000u, 0x273e, 0x3ce8},
+    {0xb6411000u, 0x8030, 0xb641},
+    {0xbe5b3000u, 0xb2da, 0xbe5b},
+    {0x3c6dd000u, 0x236e, 0x3c6e},
+    {0x45aa5000u, 0x6d52, 0x45aa},
+    {0xb2173000u, 0x8000, 0xb217},
+    {0xb8bf1000u, 0x85f8, 0xb8bf},
+    {0x3376f000u, 0x0001, 0x3377},
+    {0xb3ed3000u, 0x8002, 0xb3ed},
+    {0xc4307000u, 0xe184, 0xc430},
+    {0xbc191000u, 0xa0c8, 0xbc19},
+    {0xc0bd5000u, 0xc5ea, 0xc0bd},
+    {0x453f5000u, 0x69fa, 0x453f},
+    {0x46f07000u, 0x7784, 0x46f0},
+    {0x43aaf000u, 0x5d58, 0x43ab},
+    {0x493f3000u, 0x7c00, 0x493f},
+    {0x3fb21000u, 0x3d90, 0x3fb2},
+    {0xb92d8000u, 0x896c, 0xb92e},
+    {0x47b08000u, 0x7c00, 0x47b0},
+    {0xc3108000u, 0xd884, 0xc310},
+    {0x42ba8000u, 0x55d4, 0x42ba},
+    {0xc6938000u, 0xf49c, 0xc694},
+    {0x48958000u, 0x7c00, 0x4896},
+    {0x468b8000u, 0x745c, 0x468c},
+    {0x48338000u, 0x7c00, 0x4834},
+    {0x358b8000u, 0x0011, 0x358c},
+    {0xb6e88000u, 0x8074, 0xb6e8},
+    {0x3c838000u, 0x241c, 0x3c84},
+    {0xca7e8000u, 0xfc00, 0xca7e},
+    {0x46078000u, 0x703c, 0x4608},
+    {0xbe148000u, 0xb0a4, 0xbe14},
+    {0xb1dc8000u, 0x8000, 0xb1dc},
+    {0xc86a8000u, 0xfc00, 0xc86a},
+    {0xbff38000u, 0xbf9c, 0xbff4},
+    {0xc1568000u, 0xcab4, 0xc156},
+    {0x34848000u, 0x0004, 0x3484},
+    {0xc0e38000u, 0xc71c, 0xc0e4},
+    {0x405c8000u, 0x42e4, 0x405c},
+    {0xbac48000u, 0x9624, 0xbac4},
+    {0xca408000u, 0xfc00, 0xca40},
+    {0xbdf98000u, 0xafcc, 0xbdfa},
+    {0x32048000u, 0x0000, 0x3204},
+    {0xc7778000u, 0xfbbc, 0xc778},
+    {0xc5ee8000u, 0xef74, 0xc5ee},
+    {0x3f9a8000u, 0x3cd4, 0x3f9a},
+    {0xb0bc8000u, 0x8000, 0xb0bc},
+    {0x471e8000u, 0x78f4, 0x471e},
+    {0xbc978000u, 0xa4bc, 0xbc98},
+    {0x31138000u, 0x0000, 0x3114},
+    {0xc28e8000u, 0xd474, 0xc28e},
+    {0xbe268000u, 0xb134, 0xbe26},
+    {0xba168000u, 0x90b4, 0xba16},
+    {0x47718000u, 0x7b8c, 0x4772},
+    {0x42678000u, 0x533c, 0x4268},
+    {0xc56f8000u, 0xeb7c, 0xc570},
+    {0x3c9f8000u, 0x24fc, 0x3ca0},
+    {0x3e898000u, 0x344c, 0x3e8a},
+    {0xb3808000u, 0x8001, 0xb380},
+    {0xc1138000u, 0xc89c, 0xc114},
+    {0xbbe48000u, 0x9f24, 0xbbe4},
+    {0xc82f8000u, 0xfc00, 0xc830},
+    {0x39418000u, 0x0a0c, 0x3942},
+    {0x48cc8000u, 0x7c00, 0x48cc},
+    {0x3c478000u, 0x223c, 0x3c48},
+    {0x47ae8000u, 0x7c00, 0x47ae},
+    {0x464d8000u, 0x726c, 0x464e},
+    {0xbdc78000u, 0xae3c, 0xbdc8},
+    {0x31c74090u, 0x0000, 0x31c7},
+    {0x3e38c79eu, 0x31c6, 0x3e39},
+    {0x3c0665d1u, 0x2033, 0x3c06},
+    {0xb048fdf7u, 0x8000, 0xb049},
+    {0xb8e2fc64u, 0x8718, 0xb8e3},
+    {0x46c47699u, 0x7624, 0x46c4},
+    {0x47588abbu, 0x7ac4, 0x4759},
+    {0x2fdf1baeu, 0x0000, 0x2fdf},
+    {0xb942d64du, 0x8a17, 0xb943},
+    {0xb6b06190u, 0x8058, 0xb6b0},
+    {0xb35aef65u, 0x8001, 0xb35b},
+    {0xc6dddee1u, 0xf6ef, 0xc6de},
+    {0xc2077413u, 0xd03c, 0xc207},
+    {0xb60ba421u, 0x8023, 0xb60c},
+    {0x460ba8bfu, 0x705d, 0x460c},
+    {0x39007e72u, 0x0804, 0x3900},
+    {0x35b2e9c6u, 0x0016, 0x35b3},
+    {0x4374196au, 0x5ba1, 0x4374},
+    {0x3ea76c8au, 0x353b, 0x3ea7},
+    {0xc36bd2dcu, 0xdb5f, 0xc36c},
+    {0xb13bfef0u, 0x8000, 0xb13c},
+    {0xb2b6bda3u, 0x8000, 0xb2b7},
+    {0x326e3fdau, 0x0000, 0x326e},
+    {0xc8a34bc7u, 0xfc00, 0xc8a3},
+    {0x4255ca5cu, 0x52ae, 0x4256},
+    {0xb39ea463u, 0x8001, 0xb39f},
+    {0xc81ebf44u, 0xfc00, 0xc81f},
+    {0xbfbf2798u, 0xbdf9, 0xbfbf},
+    {0x3dd86ab4u, 0x2ec3, 0x3dd8},
+    {0x3a72cf0cu, 0x1396, 0x3a73},
+    {0x4721c909u, 0x790e, 0x4722},
+    {0xbc901e6du, 0xa481, 0xbc90},
+    {0xb0adc129u, 0x8000, 0xb0ae},
+    {0xbc46eab3u, 0xa237, 0xbc47},
+    {0x4378f8ecu, 0x5bc8, 0x4379},
+    {0xb51892c0u, 0x800a, 0xb519},
+    {0x37d72732u, 0x01ae, 0x37d7},
+    {0x42ddcc09u, 0x56ee, 0x42de},
+    {0x3b2a21f8u, 0x1951, 0x3b2a},
+    {0x363856e4u, 0x002e, 0x3638},
+    {0x479e53aau, 0x7c00, 0x479e},
+    {0xc4d11b15u, 0xe689, 0xc4d1},
+    {0x48ed9e92u, 0x7c00, 0x48ee},
+    {0x4969481au, 0x7c00, 0x4969},
+    {0xc629ec20u, 0xf14f, 0xc62a},
+    {0xb463d970u, 0x8004, 0xb464},
+    {0x3a0fe8d3u, 0x107f, 0x3a10},
+    {0xc85971a3u, 0xfc00, 0xc859},
+    {0x3ac5eec7u, 0x162f, 0x3ac6},
+    {0x39e91f03u, 0x0f49, 0x39e9},
+    {0x39262d48u, 0x0931, 0x3926},
+    {0xc47b96e0u, 0xe3dd, 0xc47c},
+    {0x317a7067u, 0x0000, 0x317a},
+    {0xbe82c1dau, 0xb416, 0xbe83},
+    {0xaf8231a6u, 0x8000, 0xaf82},
+    {0xb05ba91cu, 0x8000, 0xb05c},
+    {0x3854a66au, 0x0353, 0x3855},
+    {0x45f19f26u, 0x6f8d, 0x45f2},
+    {0xc7b78ab2u, 0xfc00, 0xc7b8},
+    {0x369a1a66u, 0x004d, 0x369a},
+    {0x3f74688bu, 0x3ba3, 0x3f74},
+    {0x429ebad6u, 0x54f6, 0x429f},
+    {0xb8d7a11fu, 0x86bd, 0xb8d8},
+    {0xb74f10d5u, 0x80cf, 0xb74f},
+    {0xb1882807u, 0x8000, 0xb188},
+    {0x497b6d42u, 0x7c00, 0x497b},
+    {0x49b52061u, 0x7c00, 0x49b5},
+    {0x47044447u, 0x7822, 0x4704},
+    {0xc4c88b98u, 0xe644, 0xc4c9},
+    {0xb5d9410cu, 0x801b, 0xb5d9},
+    {0x3a642f9cu, 0x1321, 0x3a64},
+    {0xb61631b7u, 0x8026, 0xb616},
+    {0xc73ae79bu, 0xf9d7, 0xc73b},
+    {0xc258f1a2u, 0xd2c8, 0xc259},
+    {0xbbc56184u, 0x9e2b, 0xbbc5},
+    {0x34a0da6fu, 0x0005, 0x34a1},
+    {0x3c44cc5du, 0x2226, 0x3c45},
+    {0x465b8507u, 0x72dc, 0x465c},
+    {0x3a6a280du, 0x1351, 0x3a6a},
+    {0x3c4216a4u, 0x2211, 0x3c42},
+    {0x401fa98au, 0x40fd, 0x4020},
+    {0x3702866au, 0x0083, 0x3703},
+    {0xc954e360u, 0xfc00, 0xc955},
+    {0x37210304u, 0x00a1, 0x3721},
+    {0xbf2bd189u, 0xb95f, 0xbf2c},
+    {0x384d8254u, 0x0336, 0x384e},
+    {0xbf37ff9au, 0xb9c0, 0xbf38},
+    {0xb2566adcu, 0x8000, 0xb256},
+    {0xc5ef3ca7u, 0xef7a, 0xc5ef},
+    {0x4950a6a1u, 0x7c00, 0x4951},
+    {0xb2cb81ddu, 0x8000, 0xb2cc},
+    {0x3741912cu, 0x00c2, 0x3742},
+    {0x317cac19u, 0x0000, 0x317d},
+    {0xbb0b7886u, 0x985c, 0xbb0b},
+    {0xafd64aa3u, 0x8000, 0xafd6},
+    {0xb7973152u, 0x812e, 0xb797},
+    {0xb335718fu, 0x8001, 0xb335},
+    {0xb491f1f2u, 0x8005, 0xb492},
+    {0xc14e6bdau, 0xca73, 0xc14e},
+    {0xb9a6f1f4u, 0x8d38, 0xb9a7},
+};
+
+static void test_random_values_match_numpy_and_torch(void **state)
+{
+    for (size_t i = 0; i < sizeof reference_values / sizeof reference_values[0]; i++) {
+        float f = float_of(reference_values[i].f32);
+        assert_int_equal(f32_to_f16(f), reference_values[i].f16);
+        assert_int_equal(f32_to_bf16(f), reference_values[i].bf16);
+    }
+}
+
+/* The bulk converters give the scalar results, from and to unaligned buffers. */
+static void test_bulk_conversions_match_scalar_and_allow_unaligned(void **state)
+{
+    enum { N = 37 };
+    float src[N], back[N];
+    for (int i = 0; i < N; i++)
+        src[i] = float_of(reference_values[i * 7].f32);
+    unsigned char buf[N * 8 + 1];
+    static const dtype types[] = {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_F64};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        unsigned char *unaligned = buf + 1;
+        dtype_from_f32(types[t], src, unaligned, N);
+        dtype_to_f32(types[t], unaligned, back, N);
+        for (int i = 0; i < N; i++) {
+            uint16_t raw;
+            memcpy(&raw, unaligned + 2 * i, sizeof raw);
+            if (types[t] == DTYPE_F16) {
+                assert_int_equal(raw, f32_to_f16(src[i]));
+                assert_int_equal(bits_of(back[i]), bits_of(f16_to_f32(raw)));
+            } else if (types[t] == DTYPE_BF16) {
+                assert_int_equal(raw, f32_to_bf16(src[i]));
+                assert_int_equal(bits_of(back[i]), bits_of(bf16_to_f32(raw)));
+            } else {
+                assert_int_equal(bits_of(back[i]), bits_of(src[i]));
+            }
+        }
+    }
+    double d[2] = {0.1, -1e300};
+    dtype_to_f32(DTYPE_F64, d, back, 2);
+    assert_true(back[0] == 0.1f);
+    assert_true(isinf(back[1]) && back[1] < 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names_sizes_and_parsing_round_trip),
+        cmocka_unit_test(test_f16_every_pattern_round_trips),
+        cmocka_unit_test(test_bf16_every_pattern_round_trips),
+        cmocka_unit_test(test_f16_rounds_ties_to_even),
+        cmocka_unit_test(test_f16_subnormals_round_to_nearest_even),
+        cmocka_unit_test(test_bf16_rounds_ties_to_even),
+        cmocka_unit_test(test_random_values_match_numpy_and_torch),
+        cmocka_unit_test(test_bulk_conversions_match_scalar_and_allow_unaligned),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

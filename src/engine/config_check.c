@@ -1,0 +1,124 @@
+/*
+ * config_check.c — bounded integers and refused features in config files (see config_check.h).
+ */
+#include "engine/config_check.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static sdxl_status out_of_range(const json_doc *doc, const char *key, long long value, int min,
+                                int max, sdxl_error *err)
+{
+    return error_set(err, SDXL_ERR_FORMAT, "%s: key \"%s\": %lld is out of range [%d, %d]",
+                     doc->name, key, value, min, max);
+}
+
+sdxl_status config_get_int(const json_doc *doc, const char *key, int min, int max, int *out,
+                           sdxl_error *err)
+{
+    long long value;
+    sdxl_status st = json_get_int(doc, json_doc_root(doc), key, &value, err);
+    if (st)
+        return st;
+    if (value < min || value > max)
+        return out_of_range(doc, key, value, min, max, err);
+    *out = (int)value;
+    return SDXL_OK;
+}
+
+sdxl_status config_get_int_opt(const json_doc *doc, const char *key, int fallback, int min,
+                               int max, int *out, sdxl_error *err)
+{
+    long long value;
+    sdxl_status st = json_get_int_opt(doc, json_doc_root(doc), key, fallback, &value, err);
+    if (st)
+        return st;
+    if (value < min || value > max)
+        return out_of_range(doc, key, value, min, max, err);
+    *out = (int)value;
+    return SDXL_OK;
+}
+
+sdxl_status config_get_int_per_block(const json_doc *doc, const char *key, bool allow_scalar,
+                                     size_t count, int min, int max, int *out, sdxl_error *err)
+{
+    long long values[64];
+    if (count > sizeof values / sizeof values[0])
+        return error_set(err, SDXL_ERR_INTERNAL, "%s: key \"%s\": %zu blocks is too many",
+                         doc->name, key, count);
+    sdxl_status st =
+        json_get_int_array(doc, json_doc_root(doc), key, allow_scalar, count, values, err);
+    if (st)
+        return st;
+    for (size_t i = 0; i < count; i++) {
+        if (values[i] < min || values[i] > max)
+            return error_set(err, SDXL_ERR_FORMAT,
+                             "%s: key \"%s\": element %zu is %lld, out of range [%d, %d]",
+                             doc->name, key, i, values[i], min, max);
+        out[i] = (int)values[i];
+    }
+    return SDXL_OK;
+}
+
+sdxl_status config_get_choice(const json_doc *doc, const char *key, const char *fallback,
+                              const char *const *supported, int *index, sdxl_error *err)
+{
+    const char *value;
+    sdxl_status st = json_get_string_opt(doc, json_doc_root(doc), key, fallback, &value, err);
+    if (st)
+        return st;
+    char list[256] = "";
+    size_t used = 0;
+    for (int i = 0; supported[i]; i++) {
+        if (strcmp(value, supported[i]) == 0) {
+            *index = i;
+            return SDXL_OK;
+        }
+        int n = snprintf(list + used, sizeof list - used, "%s\"%s\"", i ? ", " : "",
+                         supported[i]);
+        if (n > 0 && (size_t)n < sizeof list - used)
+            used += (size_t)n;
+    }
+    return error_set(err, SDXL_ERR_UNSUPPORTED,
+                     "%s: key \"%s\": \"%s\" is not supported (sdxld supports %s)", doc->name, key,
+                     value, list);
+}
+
+sdxl_status config_require_null(const json_doc *doc, const char *key, sdxl_error *err)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(json_doc_root(doc), key);
+    if (!item || cJSON_IsNull(item))
+        return SDXL_OK;
+    return error_set(err, SDXL_ERR_UNSUPPORTED,
+                     "%s: key \"%s\" is set, but sdxld does not implement it (only SDXL models "
+                     "are supported; it must be null or absent)",
+                     doc->name, key);
+}
+
+sdxl_status config_require_bool(const json_doc *doc, const char *key, bool expected,
+                                sdxl_error *err)
+{
+    bool value;
+    sdxl_status st = json_get_bool_opt(doc, json_doc_root(doc), key, expected, &value, err);
+    if (st)
+        return st;
+    if (value != expected)
+        return error_set(err, SDXL_ERR_UNSUPPORTED,
+                         "%s: key \"%s\": %s is not supported (sdxld supports only %s)",
+                         doc->name, key, value ? "true" : "false", expected ? "true" : "false");
+    return SDXL_OK;
+}
+
+sdxl_status config_require_number(const json_doc *doc, const char *key, double expected,
+                                  sdxl_error *err)
+{
+    double value;
+    sdxl_status st = json_get_double_opt(doc, json_doc_root(doc), key, expected, &value, err);
+    if (st)
+        return st;
+    if (value != expected)
+        return error_set(err, SDXL_ERR_UNSUPPORTED,
+                         "%s: key \"%s\": %g is not supported (sdxld supports only %g)",
+                         doc->name, key, value, expected);
+    return SDXL_OK;
+}

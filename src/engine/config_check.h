@@ -1,0 +1,50 @@
+/*
+ * config_check.h — reading model config.json files: bounded integers, and refusing the
+ * features sdxld does not implement.
+ *
+ * The UNet, VAE and CLIP config readers share these so that every config error reads the same:
+ * it names the file and the key, says what was found and what is supported. Keys are read from
+ * the document's root object. A missing or null optional key takes the default diffusers or
+ * transformers would use, so a config saved with fewer keys means what it means there.
+ *
+ *     "models/x/unet/config.json: key \"act_fn\": \"gelu\" is not supported (sdxld supports
+ *      \"silu\")"
+ */
+#ifndef SDXL_ENGINE_CONFIG_CHECK_H
+#define SDXL_ENGINE_CONFIG_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/json.h"
+
+/* Largest channel count, layer count, vocabulary... any size a config may state. Far above
+ * every real model; it keeps products of sizes well inside 64 bits. */
+#define CONFIG_MAX_SIZE (1 << 20)
+
+/* An integer in [min, max]. */
+sdxl_status config_get_int(const json_doc *doc, const char *key, int min, int max, int *out,
+                           sdxl_error *err);
+sdxl_status config_get_int_opt(const json_doc *doc, const char *key, int fallback, int min,
+                               int max, int *out, sdxl_error *err);
+
+/* count integers in [min, max]: an array of exactly count, or (when allow_scalar) one integer
+ * that diffusers repeats for every block. */
+sdxl_status config_get_int_per_block(const json_doc *doc, const char *key, bool allow_scalar,
+                                     size_t count, int min, int max, int *out, sdxl_error *err);
+
+/* A string that must be one of the NULL-terminated list supported; *index is its position.
+ * Missing or null means fallback (which must be in the list). */
+sdxl_status config_get_choice(const json_doc *doc, const char *key, const char *fallback,
+                              const char *const *supported, int *index, sdxl_error *err);
+
+/* A key that must be missing or null: a feature sdxld does not implement. */
+sdxl_status config_require_null(const json_doc *doc, const char *key, sdxl_error *err);
+/* A boolean that must be missing, null or equal to expected. */
+sdxl_status config_require_bool(const json_doc *doc, const char *key, bool expected,
+                                sdxl_error *err);
+/* A number that must be missing, null or equal to expected. */
+sdxl_status config_require_number(const json_doc *doc, const char *key, double expected,
+                                  sdxl_error *err);
+
+#endif /* SDXL_ENGINE_CONFIG_CHECK_H */

@@ -57,20 +57,6 @@ bool dtype_parse_float_flag(const char *name, dtype *out)
     return true;
 }
 
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float f32_from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* q + 1 when the dropped bits rem are more than half of (1 << shift), or exactly half and q is
  * odd: round to nearest, ties to even. */
 static uint32_t round_shifted(uint32_t q, uint32_t rem, unsigned shift)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef enum dtype {
     DTYPE_F32 = 0,
@@ -30,6 +31,21 @@ const char *dtype_name(dtype t);
 bool dtype_parse(const char *name, dtype *out);
 /* Parses "fp32", "fp16", "bf16" (command-line spelling); false if unknown. */
 bool dtype_parse_float_flag(const char *name, dtype *out);
+
+/* The IEEE-754 bits of a float, and the float with those bits. */
+static inline uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);

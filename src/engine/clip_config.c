@@ -97,18 +97,12 @@ static sdxl_status read_config(const json_doc *doc, clip_config *cfg, sdxl_error
     return SDXL_OK;
 }
 
+static sdxl_status read_any(const json_doc *doc, void *cfg, sdxl_error *err)
+{
+    return read_config(doc, cfg, err);
+}
+
 sdxl_status clip_config_load(const char *dir, clip_config *cfg, sdxl_error *err)
 {
-    char path[1024];
-    if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path)
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "text encoder directory path is too long: %s", dir);
-    memset(cfg, 0, sizeof *cfg);
-    json_doc doc;
-    sdxl_status st = json_doc_load(&doc, path, 0, err);
-    if (st)
-        return st;
-    st = read_config(&doc, cfg, err);
-    json_doc_free(&doc);
-    return st;
+    return config_load_dir(dir, "text encoder", read_any, cfg, sizeof *cfg, err);
 }

@@ -122,3 +122,21 @@ sdxl_status config_require_number(const json_doc *doc, const char *key, double e
                          doc->name, key, value, expected);
     return SDXL_OK;
 }
+
+sdxl_status config_load_dir(const char *dir, const char *what,
+                            sdxl_status (*read)(const json_doc *doc, void *cfg, sdxl_error *err),
+                            void *cfg, size_t cfg_size, sdxl_error *err)
+{
+    char path[1024];
+    if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "%s directory path is too long: %s",
+                         what, dir);
+    memset(cfg, 0, cfg_size);
+    json_doc doc;
+    sdxl_status st = json_doc_load(&doc, path, 0, err);
+    if (st)
+        return st;
+    st = read(&doc, cfg, err);
+    json_doc_free(&doc);
+    return st;
+}

@@ -22,6 +22,12 @@
  * every real model; it keeps products of sizes well inside 64 bits. */
 #define CONFIG_MAX_SIZE (1 << 20)
 
+/* Reads DIR/config.json and hands it to read (which fills cfg, zeroed first); what names the
+ * component in messages ("UNet", "VAE", "text encoder"). */
+sdxl_status config_load_dir(const char *dir, const char *what,
+                            sdxl_status (*read)(const json_doc *doc, void *cfg, sdxl_error *err),
+                            void *cfg, size_t cfg_size, sdxl_error *err);
+
 /* An integer in [min, max]. */
 sdxl_status config_get_int(const json_doc *doc, const char *key, int min, int max, int *out,
                            sdxl_error *err);

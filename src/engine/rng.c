@@ -11,6 +11,8 @@
  */
 #include "engine/rng.h"
 
+#include "base/dtype.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -99,20 +101,6 @@ static double rng_normal_f64(rng_generator *gen)
     gen->cached_normal = r * sin(theta);
     gen->has_cached_normal = true;
     return r * cos(theta);
-}
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float f32_from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
 }
 
 /* avx_mathfun's log256_ps for one lane. Only for normal positive x (the kernel's arguments are

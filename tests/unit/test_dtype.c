@@ -14,20 +14,6 @@
 
 #include "base/dtype.h"
 
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float float_of(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 static bool f16_is_nan(uint16_t h)
 {
     return (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0;
@@ -82,7 +68,7 @@ static void test_bf16_every_pattern_round_trips(void **state)
 {
     for (uint32_t b = 0; b < 65536; b++) {
         float f = bf16_to_f32((uint16_t)b);
-        assert_int_equal(bits_of(f), b << 16);
+        assert_int_equal(f32_bits(f), b << 16);
         uint16_t back = f32_to_bf16(f);
         if (isnan(f)) {
             assert_true(isnan(bf16_to_f32(back)));
@@ -121,21 +107,21 @@ static void test_f16_subnormals_round_to_nearest_even(void **state)
     assert_int_equal(f32_to_f16(0x1p-14f), 0x0400);                    /* smallest normal */
     assert_int_equal(f32_to_f16(0x1p-14f - 0x1p-25f), 0x0400);         /* tie up to normal */
     assert_int_equal(f32_to_f16(0x3ffp-24f), 0x03ff);                  /* largest subnormal */
-    assert_int_equal(f32_to_f16(float_of(0x00000001u)), 0x0000);       /* f32 subnormal */
+    assert_int_equal(f32_to_f16(f32_from_bits(0x00000001u)), 0x0000);       /* f32 subnormal */
     assert_true(f16_to_f32(0x0001) == 0x1p-24f);
     assert_true(f16_to_f32(0x83ff) == -0x3ffp-24f);
 }
 
 static void test_bf16_rounds_ties_to_even(void **state)
 {
-    assert_int_equal(f32_to_bf16(float_of(0x3f808000u)), 0x3f80); /* tie, even below */
-    assert_int_equal(f32_to_bf16(float_of(0x3f818000u)), 0x3f82); /* tie, odd below */
-    assert_int_equal(f32_to_bf16(float_of(0x3f808001u)), 0x3f81);
-    assert_int_equal(f32_to_bf16(float_of(0x7f7fffffu)), 0x7f80); /* FLT_MAX rounds to inf */
+    assert_int_equal(f32_to_bf16(f32_from_bits(0x3f808000u)), 0x3f80); /* tie, even below */
+    assert_int_equal(f32_to_bf16(f32_from_bits(0x3f818000u)), 0x3f82); /* tie, odd below */
+    assert_int_equal(f32_to_bf16(f32_from_bits(0x3f808001u)), 0x3f81);
+    assert_int_equal(f32_to_bf16(f32_from_bits(0x7f7fffffu)), 0x7f80); /* FLT_MAX rounds to inf */
     assert_int_equal(f32_to_bf16(INFINITY), 0x7f80);
-    assert_int_equal(f32_to_bf16(float_of(0x00008000u)), 0x0000); /* subnormal tie to 0 */
-    assert_int_equal(f32_to_bf16(float_of(0x80018000u)), 0x8002);
-    assert_true(isnan(bf16_to_f32(f32_to_bf16(float_of(0x7f800001u))))); /* payload in low bits */
+    assert_int_equal(f32_to_bf16(f32_from_bits(0x00008000u)), 0x0000); /* subnormal tie to 0 */
+    assert_int_equal(f32_to_bf16(f32_from_bits(0x80018000u)), 0x8002);
+    assert_true(isnan(bf16_to_f32(f32_to_bf16(f32_from_bits(0x7f800001u))))); /* payload in low bits */
 }
 
 /*
@@ -457,7 +443,7 @@ static const struct {
 static void test_random_values_match_numpy_and_torch(void **state)
 {
     for (size_t i = 0; i < sizeof reference_values / sizeof reference_values[0]; i++) {
-        float f = float_of(reference_values[i].f32);
+        float f = f32_from_bits(reference_values[i].f32);
         assert_int_equal(f32_to_f16(f), reference_values[i].f16);
         assert_int_equal(f32_to_bf16(f), reference_values[i].bf16);
     }
@@ -469,7 +455,7 @@ static void test_bulk_conversions_match_scalar_and_allow_unaligned(void **state)
     enum { N = 37 };
     float src[N], back[N];
     for (int i = 0; i < N; i++)
-        src[i] = float_of(reference_values[i * 7].f32);
+        src[i] = f32_from_bits(reference_values[i * 7].f32);
     unsigned char buf[N * 8 + 1];
     static const dtype types[] = {DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_F64};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
@@ -481,12 +467,12 @@ static void test_bulk_conversions_match_scalar_and_allow_unaligned(void **state)
             memcpy(&raw, unaligned + 2 * i, sizeof raw);
             if (types[t] == DTYPE_F16) {
                 assert_int_equal(raw, f32_to_f16(src[i]));
-                assert_int_equal(bits_of(back[i]), bits_of(f16_to_f32(raw)));
+                assert_int_equal(f32_bits(back[i]), f32_bits(f16_to_f32(raw)));
             } else if (types[t] == DTYPE_BF16) {
                 assert_int_equal(raw, f32_to_bf16(src[i]));
-                assert_int_equal(bits_of(back[i]), bits_of(bf16_to_f32(raw)));
+                assert_int_equal(f32_bits(back[i]), f32_bits(bf16_to_f32(raw)));
             } else {
-                assert_int_equal(bits_of(back[i]), bits_of(src[i]));
+                assert_int_equal(f32_bits(back[i]), f32_bits(src[i]));
             }
         }
     }

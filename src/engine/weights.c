@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define WEIGHTS_NAME_MAX 512
@@ -69,6 +70,21 @@ static const char *shape_str(int ndim, const int64_t *shape, char *buf, size_t n
     return buf;
 }
 
+/* Once a tensor is on the backend its bytes in the mapped file are not needed again: dropping
+ * their pages keeps resident memory near the size of the converted weights alone instead of
+ * converted weights plus the whole file (10.3 + 5.1 GB for a full-size fp16 UNet). Only whole
+ * pages inside the tensor are dropped; pages shared with a neighbour go with that one. */
+static void release_file_pages(const st_tensor *t)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return;
+    uintptr_t begin = ((uintptr_t)t->data + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)t->data + t->nbytes) & ~((uintptr_t)page - 1);
+    if (end > begin)
+        madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
+
 sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *shape,
                          tensor *out, sdxl_error *err, const char *name_fmt, ...)
 {
@@ -97,6 +113,7 @@ sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *
     if (st != SDXL_OK)
         return error_prefix(err, st, "%s: tensor \"%s\"", w->file.path, name);
     w->used[t - w->file.tensors] = true;
+    release_file_pages(t);
     if (w->progress) {
         w->progress->done += t->nbytes;
         if (w->progress->fn &&

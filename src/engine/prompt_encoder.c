@@ -1,0 +1,341 @@
+/*
+ * prompt_encoder.c — SDXL's two tokenizers and text encoders behind one call (see
+ * prompt_encoder.h).
+ *
+ * Every text is encoded once per call into the first of its rows, then copied to the others:
+ * a batch row's bits do not depend on the batch, so this equals diffusers' repeat().
+ */
+#include "engine/prompt_encoder.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "engine/clip.h"
+#include "engine/tokenizer.h"
+
+#define TRY(call)                                                                                \
+    do {                                                                                         \
+        sdxl_status try_st_ = (call);                                                            \
+        if (try_st_ != SDXL_OK)                                                                  \
+            return try_st_;                                                                      \
+    } while (0)
+
+struct prompt_encoder {
+    backend *be;
+    tokenizer *tok1, *tok2;     /* tokenizer/, tokenizer_2/ */
+    clip_model *te1, *te2;      /* text_encoder/, text_encoder_2/ */
+    int64_t tokens;             /* T */
+    int64_t dim1, dim2, pooled; /* D1, D2, P */
+    bool force_zeros;           /* model_index.json force_zeros_for_empty_prompt */
+    prompt_cache *cache;
+    size_t cache_entries; /* its capacity; 0: no caching (nor reading results back for it) */
+};
+
+static sdxl_status read_force_zeros(const char *model_dir, bool *out, sdxl_error *err)
+{
+    char path[1024];
+    if (snprintf(path, sizeof path, "%s/model_index.json", model_dir) >= (int)sizeof path)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "model path too long: %s", model_dir);
+    json_doc doc;
+    TRY(json_doc_load(&doc, path, 0, err));
+    sdxl_status st = json_get_bool_opt(&doc, json_doc_root(&doc), "force_zeros_for_empty_prompt",
+                                       true, out, err);
+    json_doc_free(&doc);
+    return st;
+}
+
+static sdxl_status load_tokenizer(const char *model_dir, const char *name, tokenizer_kind kind,
+                                  const char *shipped_vocab_dir, tokenizer **out,
+                                  sdxl_error *err)
+{
+    char dir[1024];
+    if (snprintf(dir, sizeof dir, "%s/%s", model_dir, name) >= (int)sizeof dir)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "model path too long: %s", model_dir);
+    sdxl_status st = tokenizer_load(dir, kind, shipped_vocab_dir, out, err);
+    return st ? error_prefix(err, st, "%s", dir) : SDXL_OK;
+}
+
+/* The parts must fit together as encode_prompt uses them. */
+static sdxl_status check_parts(const char *model_dir, prompt_encoder *pe, sdxl_error *err)
+{
+    size_t t1 = tokenizer_max_length(pe->tok1), t2 = tokenizer_max_length(pe->tok2);
+    const clip_config *c1 = &pe->te1->cfg, *c2 = &pe->te2->cfg;
+    if (t1 != t2)
+        return error_set(err, SDXL_ERR_FORMAT,
+                         "%s: tokenizer makes %zu tokens per prompt but tokenizer_2 %zu; their "
+                         "embeddings are concatenated token by token, so they must agree",
+                         model_dir, t1, t2);
+    if (t1 > (size_t)c1->max_position_embeddings || t1 > (size_t)c2->max_position_embeddings)
+        return error_set(err, SDXL_ERR_FORMAT,
+                         "%s: the tokenizers make %zu tokens per prompt but the text encoders "
+                         "have %d and %d positions (max_position_embeddings)",
+                         model_dir, t1, c1->max_position_embeddings,
+                         c2->max_position_embeddings);
+    if (!c2->has_projection)
+        return error_set(err, SDXL_ERR_UNSUPPORTED,
+                         "%s/text_encoder_2: SDXL's pooled embedding needs a "
+                         "CLIPTextModelWithProjection, not a CLIPTextModel",
+                         model_dir);
+    pe->tokens = (int64_t)t1;
+    pe->dim1 = c1->hidden_size;
+    pe->dim2 = c2->hidden_size;
+    pe->pooled = c2->projection_dim;
+    return SDXL_OK;
+}
+
+static sdxl_status load_parts(const char *model_dir, const prompt_encoder_params *p,
+                              prompt_encoder *pe, sdxl_error *err)
+{
+    TRY(read_force_zeros(model_dir, &pe->force_zeros, err));
+    TRY(load_tokenizer(model_dir, "tokenizer", TOKENIZER_KIND_CLIP_L, p->shipped_vocab_dir,
+                       &pe->tok1, err));
+    TRY(load_tokenizer(model_dir, "tokenizer_2", TOKENIZER_KIND_OPENCLIP, p->shipped_vocab_dir,
+                       &pe->tok2, err));
+    TRY(clip_load(model_dir, "text_encoder", pe->be, p->progress, &pe->te1, err));
+    TRY(clip_load(model_dir, "text_encoder_2", pe->be, p->progress, &pe->te2, err));
+    TRY(check_parts(model_dir, pe, err));
+    return prompt_cache_create(p->cache_entries, (size_t)(pe->tokens * (pe->dim1 + pe->dim2)),
+                               (size_t)pe->pooled, &pe->cache, err);
+}
+
+sdxl_status prompt_encoder_load(const char *model_dir, backend *be,
+                                const prompt_encoder_params *params, prompt_encoder **out,
+                                sdxl_error *err)
+{
+    *out = NULL;
+    prompt_encoder *pe = calloc(1, sizeof *pe);
+    if (!pe)
+        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "prompt encoder: out of memory");
+    pe->be = be;
+    pe->cache_entries = params->cache_entries;
+    sdxl_status st = load_parts(model_dir, params, pe, err);
+    if (st != SDXL_OK) {
+        prompt_encoder_free(pe);
+        return st;
+    }
+    *out = pe;
+    return SDXL_OK;
+}
+
+void prompt_encoder_free(prompt_encoder *pe)
+{
+    if (!pe)
+        return;
+    tokenizer_free(pe->tok1);
+    tokenizer_free(pe->tok2);
+    clip_free(pe->te1);
+    clip_free(pe->te2);
+    prompt_cache_free(pe->cache);
+    free(pe);
+}
+
+int64_t prompt_encoder_tokens(const prompt_encoder *pe)
+{
+    return pe->tokens;
+}
+
+int64_t prompt_encoder_embed_dim(const prompt_encoder *pe)
+{
+    return pe->dim1 + pe->dim2;
+}
+
+int64_t prompt_encoder_pooled_dim(const prompt_encoder *pe)
+{
+    return pe->pooled;
+}
+
+prompt_cache_stats prompt_encoder_cache_stats(const prompt_encoder *pe)
+{
+    return prompt_cache_get_stats(pe->cache);
+}
+
+/* Both encoders on ids1, ids2 [T] (NULL on a planning arena): embeds [1, T, D] and
+ * pooled [1, P]. */
+static sdxl_status run_encoders(prompt_encoder *pe, arena *a, const int32_t *ids1,
+                                const int32_t *ids2, tensor *embeds, tensor *pooled,
+                                sdxl_error *err)
+{
+    dtype type = backend_compute_type(pe->be);
+    tensor h1, h2; // [1, T, D1], [1, T, D2]: each encoder's hidden_states[-2]
+    TRY(tensor_alloc(&h1, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim1}, err));
+    TRY(tensor_alloc(&h2, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim2}, err));
+    sdxl_status st = clip_forward(pe->te1, a, ids1, 1, pe->tokens,
+                                  &(clip_outputs){.penultimate = &h1}, err);
+    if (st)
+        return error_prefix(err, st, "text_encoder");
+    st = clip_forward(pe->te2, a, ids2, 1, pe->tokens,
+                      &(clip_outputs){.penultimate = &h2, .pooled = pooled}, err);
+    if (st)
+        return error_prefix(err, st, "text_encoder_2");
+    return backend_concat_channels(pe->be, &h1, &h2, embeds, err);
+}
+
+/* ids [2T] (ids1 [T], then ids2 [T]; the caller frees) for text, by both tokenizers. */
+static sdxl_status tokenize(const prompt_encoder *pe, const char *text, int32_t **ids,
+                            sdxl_error *err)
+{
+    size_t t = (size_t)pe->tokens, len = strlen(text);
+    *ids = malloc(2 * t * sizeof **ids);
+    if (!*ids)
+        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "prompt encoder: out of memory");
+    tokenizer_encoding enc;
+    TRY(tokenizer_encode(pe->tok1, text, len, *ids, t, &enc, err));
+    if (enc.truncated)
+        LOG_WARNING("a prompt is longer than %zu tokens; the rest is ignored, as CLIP can "
+                    "only handle sequences up to %zu tokens",
+                    t - 2, t);
+    return tokenizer_encode(pe->tok2, text, len, *ids + t, t, NULL, err);
+}
+
+/* Both tokenizers and encoders on text into embeds [1, T, D] and pooled [1, P]; on a planning
+ * arena only the encoders' shapes and memory (text may be NULL). */
+static sdxl_status encode_text(prompt_encoder *pe, arena *a, const char *text, tensor *embeds,
+                               tensor *pooled, sdxl_error *err)
+{
+    int32_t *ids = NULL;
+    sdxl_status st = a->planning ? SDXL_OK : tokenize(pe, text, &ids, err);
+    if (st == SDXL_OK) {
+        arena_mark mark = arena_get_mark(a);
+        st = run_encoders(pe, a, ids, ids ? ids + pe->tokens : NULL, embeds, pooled, err);
+        arena_reset_to(a, mark);
+    }
+    free(ids);
+    return st;
+}
+
+/* Copies row 0 of embeds [n, T, D] and pooled [n, P] to rows 1 .. n-1. */
+static sdxl_status repeat_first_row(backend *be, const tensor *embeds, const tensor *pooled,
+                                    sdxl_error *err)
+{
+    tensor e0, p0, e, p;
+    TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
+    TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
+    for (int64_t r = 1; r < embeds->shape[0]; r++) {
+        TRY(tensor_view_outer(&e, embeds, r, 1, err));
+        TRY(tensor_view_outer(&p, pooled, r, 1, err));
+        TRY(backend_copy(be, &e0, &e, err));
+        TRY(backend_copy(be, &p0, &p, err));
+    }
+    return SDXL_OK;
+}
+
+/* Row 0 of embeds and pooled from host arrays [T * D] and [P]. */
+static sdxl_status write_first_row(prompt_encoder *pe, const tensor *embeds,
+                                   const tensor *pooled, const float *host_embeds,
+                                   const float *host_pooled, sdxl_error *err)
+{
+    tensor e0, p0;
+    TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
+    TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
+    TRY(backend_tensor_write(pe->be, &e0, DTYPE_F32, host_embeds, (size_t)tensor_numel(&e0),
+                             err));
+    return backend_tensor_write(pe->be, &p0, DTYPE_F32, host_pooled, (size_t)tensor_numel(&p0),
+                                err);
+}
+
+/* Row 0 of embeds and pooled for text: from the cache, or from the encoders (then cached). */
+static sdxl_status fill_first_row(prompt_encoder *pe, arena *a, const char *text,
+                                  const tensor *embeds, const tensor *pooled, sdxl_error *err)
+{
+    tensor e0, p0;
+    TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
+    TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
+    if (a->planning || pe->cache_entries == 0)
+        return encode_text(pe, a, text, &e0, &p0, err);
+    size_t ne = (size_t)tensor_numel(&e0), np = (size_t)tensor_numel(&p0);
+    float *host = malloc((ne + np) * sizeof *host); /* embeds [T * D], then pooled [P] */
+    if (!host)
+        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "prompt encoder: out of memory");
+    size_t len = strlen(text);
+    sdxl_status st;
+    if (prompt_cache_get(pe->cache, text, len, host, host + ne)) {
+        st = write_first_row(pe, embeds, pooled, host, host + ne, err);
+    } else {
+        st = encode_text(pe, a, text, &e0, &p0, err);
+        if (!st)
+            st = backend_tensor_read(pe->be, &e0, DTYPE_F32, host, ne, err);
+        if (!st)
+            st = backend_tensor_read(pe->be, &p0, DTYPE_F32, host + ne, np, err);
+        sdxl_error cache_err;
+        if (!st && prompt_cache_put(pe->cache, text, len, host, host + ne, &cache_err))
+            LOG_WARNING("prompt cache: %s; the prompt was encoded but is not cached",
+                        cache_err.message);
+    }
+    free(host);
+    return st;
+}
+
+sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, arena *a, const char *text,
+                                       tensor *embeds, tensor *pooled, sdxl_error *err)
+{
+    char b1[64], b2[64];
+    if (embeds->ndim != 3 || embeds->shape[1] != pe->tokens ||
+        embeds->shape[2] != pe->dim1 + pe->dim2 || pooled->ndim != 2 ||
+        pooled->shape[0] != embeds->shape[0] || pooled->shape[1] != pe->pooled)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "prompt encoder: outputs %s and %s; expected [n, %lld, %lld] and "
+                         "[n, %lld]",
+                         tensor_shape_str(embeds, b1, sizeof b1),
+                         tensor_shape_str(pooled, b2, sizeof b2), (long long)pe->tokens,
+                         (long long)(pe->dim1 + pe->dim2), (long long)pe->pooled);
+    if (!text && !a->planning)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "prompt encoder: no prompt given");
+    TRY(fill_first_row(pe, a, text, embeds, pooled, err));
+    return repeat_first_row(pe->be, embeds, pooled, err);
+}
+
+/* Rows of zeros: diffusers' zeros_like for an absent negative prompt. */
+static sdxl_status zero_rows(prompt_encoder *pe, tensor *embeds, tensor *pooled,
+                             sdxl_error *err)
+{
+    if (!embeds->data) /* planned */
+        return SDXL_OK;
+    size_t ne = (size_t)(pe->tokens * (pe->dim1 + pe->dim2));
+    float *zeros = calloc(ne + (size_t)pe->pooled, sizeof *zeros);
+    if (!zeros)
+        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "prompt encoder: out of memory");
+    sdxl_status st = write_first_row(pe, embeds, pooled, zeros, zeros + ne, err);
+    free(zeros);
+    TRY(st);
+    return repeat_first_row(pe->be, embeds, pooled, err);
+}
+
+static sdxl_status encode_request(prompt_encoder *pe, arena *a, const char *prompt,
+                                  const char *negative, bool cfg, int64_t batch,
+                                  prompt_embeddings *out, sdxl_error *err)
+{
+    dtype type = backend_compute_type(pe->be);
+    int64_t rows = cfg ? 2 * batch : batch;
+    TRY(tensor_alloc(&out->embeds, a, type, 3,
+                     (int64_t[]){rows, pe->tokens, pe->dim1 + pe->dim2}, err));
+    TRY(tensor_alloc(&out->pooled, a, type, 2, (int64_t[]){rows, pe->pooled}, err));
+    tensor pos_e, pos_p, neg_e, neg_p; // the positive rows [B, ...] and the negative ones
+    TRY(tensor_view_outer(&pos_e, &out->embeds, rows - batch, batch, err));
+    TRY(tensor_view_outer(&pos_p, &out->pooled, rows - batch, batch, err));
+    TRY(prompt_encoder_encode_rows(pe, a, prompt, &pos_e, &pos_p, err));
+    if (!cfg)
+        return SDXL_OK;
+    TRY(tensor_view_outer(&neg_e, &out->embeds, 0, batch, err));
+    TRY(tensor_view_outer(&neg_p, &out->pooled, 0, batch, err));
+    if (!negative && pe->force_zeros)
+        return zero_rows(pe, &neg_e, &neg_p, err);
+    return prompt_encoder_encode_rows(pe, a, negative ? negative : "", &neg_e, &neg_p, err);
+}
+
+sdxl_status prompt_encoder_encode(prompt_encoder *pe, arena *a, const char *prompt,
+                                  const char *negative, bool cfg, int64_t batch,
+                                  prompt_embeddings *out, sdxl_error *err)
+{
+    if (batch < 1 || batch > INT32_MAX / 2)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "prompt encoder: batch of %lld",
+                         (long long)batch);
+    arena_mark mark = arena_get_mark(a);
+    sdxl_status st = encode_request(pe, a, prompt, negative, cfg, batch, out, err);
+    if (st != SDXL_OK)
+        arena_reset_to(a, mark);
+    return st;
+}

@@ -1,0 +1,334 @@
+// needs: model_tiny-a model_tiny-b
+/*
+ * test_pipeline.c — the whole pipeline against diffusers: every case of
+ * pipeline_tiny-{a,b}.safetensors (StableDiffusionXLImg2ImgPipeline / StableDiffusionXLPipeline
+ * on mkmodel's seed-1 tiny models, float32 CPU), checking the latents entering the first step
+ * and after every step, the timesteps run, the seeds and the final pixels; and a batch equal,
+ * bit for bit, to the single images of its seeds (img2img, txt2img, with guidance).
+ *
+ * Tolerances (tests/golden/data/README.md): latents relative L2 ≤ 1e-4, pixels within 2 of
+ * 255. The random draws are bit-exact (test_rng), so a latent error comes from the models'
+ * sums in another order (~1e-6); a wrong draw order, seed or timestep moves latents by O(1).
+ * All cases run in one session, one after another, so the arena is re-planned and grown
+ * between shapes as a server's would be.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/pipeline.h"
+#include "support/golden.h"
+#include "support/paths.h"
+
+#define LATENTS_REL_L2 1e-4
+#define PIXELS_MAX_ABS 2.0
+#define MAX_STEPS_LOGGED (SDXL_MAX_STEPS + 2)
+
+static const char *const CASES[] = {"i2i_a", "i2i_b", "i2i_c",   "i2i_d", "i2i_e",
+                                    "i2i_cfg", "i2i_batch", "t2i_a", "t2i_b", "t2i_c"};
+
+/* The latents the pipeline showed: log[0] entering step 1, log[k] after step k. */
+typedef struct latents_log {
+    float *step[MAX_STEPS_LOGGED];
+    size_t count; /* values per entry */
+    int entries;
+} latents_log;
+
+static void keep_latents(void *user, int step, const float *latents, size_t count)
+{
+    latents_log *log = user;
+    assert_true(step == log->entries && step < MAX_STEPS_LOGGED);
+    log->step[step] = malloc(count * sizeof(float));
+    assert_non_null(log->step[step]);
+    memcpy(log->step[step], latents, count * sizeof(float));
+    log->count = count;
+    log->entries++;
+}
+
+static void log_free(latents_log *log)
+{
+    for (int i = 0; i < log->entries; i++)
+        free(log->step[i]);
+    memset(log, 0, sizeof *log);
+}
+
+static void check_ok(sdxl_status st, const sdxl_error *err)
+{
+    if (st != SDXL_OK)
+        fail_msg("%s: %s", sdxl_status_name(st), err->message);
+}
+
+/* sdxl_generate with the latents observed (the same path: request, plan, run). */
+static void run_logged(sdxl_session *s, const sdxl_generate_params *gp, latents_log *log,
+                       sdxl_result *res)
+{
+    sdxl_error err;
+    pipeline_request req;
+    check_ok(pipeline_request_make(&s->model->limits, gp, &req, &err), &err);
+    req.on_latents = keep_latents;
+    req.on_latents_user = log;
+    size_t bytes;
+    check_ok(pipeline_plan(s->model, &req.shape, &bytes, &err), &err);
+    check_ok(pipeline_run(s, &req, bytes, res, &err), &err);
+}
+
+static sdxl_model *open_model(const char *name)
+{
+    char dir[1024];
+    test_model_dir(name, dir, sizeof dir);
+    sdxl_model_params mp = sdxl_model_default_params();
+    mp.threads = 2;
+    sdxl_model *m;
+    sdxl_error err;
+    check_ok(sdxl_model_open(dir, &mp, &m, &err), &err);
+    return m;
+}
+
+static float *get_f32(const golden *g, const char *c, const char *field, golden_shape *s)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", c, field);
+    float *v;
+    sdxl_error err;
+    GOLDEN_ASSERT_OK(golden_get(g, name, s, &v, &err), err);
+    return v;
+}
+
+static double get_scalar(const golden *g, const char *c, const char *field)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", c, field);
+    golden_shape s;
+    double *v;
+    sdxl_error err;
+    GOLDEN_ASSERT_OK(golden_get_f64(g, name, &s, &v, &err), err);
+    double x = v[0];
+    free(v);
+    return x;
+}
+
+static void run_case(const golden *g, sdxl_session *s, const char *c)
+{
+    char key[128], label[160];
+    sdxl_error err;
+    golden_shape shape;
+    snprintf(key, sizeof key, "%s.kind", c);
+    const char *kind = golden_meta(g, key);
+    assert_non_null(kind);
+    snprintf(key, sizeof key, "%s.prompt", c);
+    sdxl_generate_params gp = sdxl_default_generate_params();
+    gp.prompt = golden_meta(g, key);
+    snprintf(key, sizeof key, "%s.negative_prompt", c);
+    gp.negative_prompt = golden_meta(g, key);
+    gp.num_inference_steps = (int)get_scalar(g, c, "steps");
+    gp.guidance_scale = (float)get_scalar(g, c, "guidance_scale");
+
+    int64_t *seeds, *size;
+    snprintf(key, sizeof key, "%s.seeds", c);
+    GOLDEN_ASSERT_OK(golden_get_i64(g, key, &shape, &seeds, &err), err);
+    int batch = (int)shape.numel;
+    snprintf(key, sizeof key, "%s.size", c);
+    GOLDEN_ASSERT_OK(golden_get_i64(g, key, &shape, &size, &err), err);
+    int height = (int)size[0], width = (int)size[1];
+    gp.seed = (uint64_t)seeds[0];
+    gp.seed_set = true;
+    gp.batch_size = batch;
+
+    sdxl_image input = {0};
+    float *input_f = NULL;
+    if (strcmp(kind, "img2img") == 0) {
+        gp.strength = (float)get_scalar(g, c, "strength");
+        input_f = get_f32(g, c, "input_pixels", &shape);
+        input = (sdxl_image){.width = width, .height = height,
+                             .pixels = malloc(shape.numel)};
+        assert_non_null(input.pixels);
+        for (size_t i = 0; i < shape.numel; i++)
+            input.pixels[i] = (uint8_t)input_f[i];
+        gp.init_image = &input;
+    } else {
+        gp.width = width;
+        gp.height = height;
+    }
+
+    latents_log log = {0};
+    sdxl_result res;
+    run_logged(s, &gp, &log, &res);
+
+    float *timesteps = get_f32(g, c, "timesteps", &shape);
+    int n_steps = (int)shape.numel;
+    assert_int_equal(res.timings.unet_steps, n_steps);
+    assert_int_equal(log.entries, n_steps + 1);
+    size_t begin = s->sched.count - (size_t)n_steps;
+    for (int k = 0; k < n_steps; k++)
+        assert_true(s->sched.timesteps[begin + (size_t)k] == timesteps[k]);
+
+    assert_int_equal(res.n_images, batch);
+    for (int i = 0; i < batch; i++)
+        assert_true(res.seeds[i] == (uint64_t)seeds[i]);
+
+    float *want = get_f32(g, c, "latents_init", &shape);
+    assert_int_equal(shape.numel, log.count);
+    snprintf(label, sizeof label, "%s latents_init", c);
+    GOLDEN_ASSERT_CLOSE(label, log.step[0], want, shape.numel, INFINITY, LATENTS_REL_L2);
+    free(want);
+    for (int k = 0; k < n_steps; k++) {
+        char field[32];
+        snprintf(field, sizeof field, "latents.step%d", k);
+        want = get_f32(g, c, field, &shape);
+        snprintf(label, sizeof label, "%s %s", c, field);
+        GOLDEN_ASSERT_CLOSE(label, log.step[k + 1], want, shape.numel, INFINITY, LATENTS_REL_L2);
+        free(want);
+    }
+
+    want = get_f32(g, c, "pixels", &shape);
+    size_t per_image = (size_t)width * height * 3;
+    assert_int_equal(shape.numel, per_image * batch);
+    float *got = malloc(shape.numel * sizeof *got);
+    assert_non_null(got);
+    for (int i = 0; i < batch; i++) {
+        assert_int_equal(res.images[i].width, width);
+        assert_int_equal(res.images[i].height, height);
+        for (size_t j = 0; j < per_image; j++)
+            got[(size_t)i * per_image + j] = res.images[i].pixels[j];
+    }
+    snprintf(label, sizeof label, "%s pixels", c);
+    GOLDEN_ASSERT_CLOSE(label, got, want, shape.numel, PIXELS_MAX_ABS, INFINITY);
+
+    free(got);
+    free(want);
+    free(timesteps);
+    sdxl_result_free(&res);
+    log_free(&log);
+    free(input.pixels);
+    free(input_f);
+    free(seeds);
+    free(size);
+}
+
+static void run_golden_file(const char *model_name, const char *file)
+{
+    golden g;
+    sdxl_error err;
+    GOLDEN_ASSERT_OK(golden_open(&g, file, &err), err);
+    sdxl_model *m = open_model(model_name);
+    sdxl_session *s;
+    check_ok(sdxl_session_open(m, &s, &err), &err);
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
+        run_case(&g, s, CASES[i]);
+    sdxl_session_close(s);
+    sdxl_model_close(m);
+    golden_close(&g);
+}
+
+static void test_golden_tiny_a(void **state)
+{
+    (void)state;
+    run_golden_file("tiny-a", "pipeline_tiny-a.safetensors");
+}
+
+static void test_golden_tiny_b(void **state)
+{
+    (void)state;
+    run_golden_file("tiny-b", "pipeline_tiny-b.safetensors");
+}
+
+/* ---- a batch equals its single images ------------------------------------------------------ */
+
+/* A 64×40 picture (not square, so a transposed layout would show). */
+static sdxl_image make_picture(void)
+{
+    sdxl_image im = {.width = 64, .height = 40, .pixels = malloc(64 * 40 * 3)};
+    assert_non_null(im.pixels);
+    for (int y = 0; y < im.height; y++)
+        for (int x = 0; x < im.width; x++) {
+            uint8_t *p = im.pixels + ((size_t)y * im.width + x) * 3;
+            p[0] = (uint8_t)(x * 4);
+            p[1] = (uint8_t)(y * 6);
+            p[2] = (uint8_t)((x * y) % 251);
+        }
+    return im;
+}
+
+static void check_batch_equals_singles(sdxl_session *s, sdxl_generate_params gp)
+{
+    latents_log batch_log = {0};
+    sdxl_result batch;
+    run_logged(s, &gp, &batch_log, &batch);
+    size_t per_image = batch_log.count / (size_t)gp.batch_size;
+    uint64_t first = gp.seed;
+    int n = gp.batch_size;
+    for (int i = 0; i < n; i++) {
+        gp.batch_size = 1;
+        gp.seed = first + (uint64_t)i;
+        latents_log one_log = {0};
+        sdxl_result one;
+        run_logged(s, &gp, &one_log, &one);
+        assert_true(one.seeds[0] == batch.seeds[i]);
+        assert_int_equal(one_log.entries, batch_log.entries);
+        for (int k = 0; k < one_log.entries; k++)
+            assert_memory_equal(one_log.step[k], batch_log.step[k] + (size_t)i * per_image,
+                                per_image * sizeof(float));
+        const sdxl_image *a = &one.images[0], *b = &batch.images[i];
+        assert_int_equal(a->width, b->width);
+        assert_int_equal(a->height, b->height);
+        assert_memory_equal(a->pixels, b->pixels, (size_t)a->width * a->height * 3);
+        sdxl_result_free(&one);
+        log_free(&one_log);
+    }
+    /* Different seeds make different images (the rows are not one image repeated). */
+    assert_memory_not_equal(batch.images[0].pixels, batch.images[1].pixels,
+                            (size_t)batch.images[0].width * batch.images[0].height * 3);
+    sdxl_result_free(&batch);
+    log_free(&batch_log);
+}
+
+static void test_batch_equals_single_images(void **state)
+{
+    (void)state;
+    sdxl_model *m = open_model("tiny-a");
+    sdxl_session *s;
+    sdxl_error err;
+    check_ok(sdxl_session_open(m, &s, &err), &err);
+    sdxl_image picture = make_picture();
+
+    sdxl_generate_params gp = sdxl_default_generate_params();
+    gp.prompt = "a red house by the sea";
+    gp.init_image = &picture;
+    gp.seed = 1000;
+    gp.seed_set = true;
+    gp.batch_size = 3;
+    gp.num_inference_steps = 3;
+    gp.strength = 0.7f;
+    check_batch_equals_singles(s, gp);
+
+    gp.guidance_scale = 4.0f; /* with guidance: negative rows first, then positive */
+    gp.negative_prompt = "blurry";
+    gp.batch_size = 2;
+    check_batch_equals_singles(s, gp);
+
+    gp.init_image = NULL; /* txt2img, with the model's default size */
+    gp.guidance_scale = 0.0f;
+    gp.seed = UINT64_MAX; /* seed + 1 wraps to 0 */
+    check_batch_equals_singles(s, gp);
+
+    free(picture.pixels);
+    sdxl_session_close(s);
+    sdxl_model_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_tiny_a),
+        cmocka_unit_test(test_golden_tiny_b),
+        cmocka_unit_test(test_batch_equals_single_images),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,202 @@
+/*
+ * cpu_elementwise.c — element-wise ops: activations, GEGLU, add / multiply with broadcast,
+ * scaled add, affine scale, and the per-image channel add.
+ *
+ * Every element is computed on its own, so any cut of the work gives the same bits; the
+ * arrays are cut into fixed chunks big enough to amortise a pool dispatch.
+ */
+#include "backend/cpu/cpu_backend.h"
+
+#include <string.h>
+
+#include "backend/cpu/cpu_math.h"
+#include "backend/cpu/cpu_simd.h"
+
+#define ELEMENTS_PER_CHUNK 32768
+
+CPU_SIMD_CLONES
+void cpu_apply_act(backend_act act, float *x, size_t n)
+{
+    size_t i = 0;
+    cpu_f8 v, r;
+    switch (act) {
+    case BACKEND_ACT_NONE:
+        break;
+    case BACKEND_ACT_GELU:
+        for (; i + 8 <= n; i += 8) {
+            v = cpu_f8_load(x + i);
+            r = cpu_f8_gelu(&v);
+            cpu_f8_store(x + i, &r);
+        }
+        for (; i < n; i++)
+            x[i] = cpu_gelu(x[i]);
+        break;
+    case BACKEND_ACT_QUICK_GELU:
+        for (; i + 8 <= n; i += 8) {
+            v = cpu_f8_load(x + i);
+            r = cpu_f8_x_sigmoid(&v, 1.702f);
+            cpu_f8_store(x + i, &r);
+        }
+        for (; i < n; i++)
+            x[i] = cpu_x_sigmoid(x[i], 1.702f);
+        break;
+    case BACKEND_ACT_SILU:
+        for (; i + 8 <= n; i += 8) {
+            v = cpu_f8_load(x + i);
+            r = cpu_f8_x_sigmoid(&v, 1.0f);
+            cpu_f8_store(x + i, &r);
+        }
+        for (; i < n; i++)
+            x[i] = cpu_x_sigmoid(x[i], 1.0f);
+        break;
+    }
+}
+
+typedef struct ew_job {
+    const float *x, *z;
+    float *y;
+    int op;
+    float alpha, beta;
+    size_t z_len;  /* binary: elements of z (repeated along x) */
+    size_t width;  /* geglu: F; add_channels: C */
+    size_t inner;  /* add_channels: rows (positions) per image */
+} ew_job;
+
+static void unary_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const ew_job *job = ctx;
+    if (job->y != job->x)
+        memcpy(job->y + begin, job->x + begin, (end - begin) * sizeof(float));
+    cpu_apply_act((backend_act)job->op, job->y + begin, end - begin);
+}
+
+sdxl_status cpu_unary(backend *b, backend_unary_op op, const tensor *x, tensor *y,
+                      sdxl_error *err)
+{
+    ew_job job = {.x = x->data, .y = y->data, .op = (int)op};
+    cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, unary_chunk, &job);
+    return SDXL_OK;
+}
+
+/* Rows [begin, end) of x [rows, 2F] -> y [rows, F]. */
+CPU_SIMD_CLONES
+static void geglu_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const ew_job *job = ctx;
+    size_t f = job->width;
+    for (size_t r = begin; r < end; r++) {
+        const float *in = job->x + r * 2 * f;
+        float *out = job->y + r * f;
+        size_t j = 0;
+        for (; j + 8 <= f; j += 8) {
+            cpu_f8 gate = cpu_f8_load(in + f + j);
+            cpu_f8 prod = cpu_f8_load(in + j) * cpu_f8_gelu(&gate);
+            cpu_f8_store(out + j, &prod);
+        }
+        for (; j < f; j++)
+            out[j] = in[j] * cpu_gelu(in[f + j]);
+    }
+}
+
+sdxl_status cpu_geglu(backend *b, const tensor *x, tensor *y, sdxl_error *err)
+{
+    size_t f = (size_t)tensor_last_dim(y);
+    ew_job job = {.x = x->data, .y = y->data, .width = f};
+    size_t rows = (size_t)tensor_rows(y);
+    size_t grain = ELEMENTS_PER_CHUNK / f + 1;
+    cpu_parallel_range(cpu_of(b), rows, grain, geglu_chunk, &job);
+    return SDXL_OK;
+}
+
+static void binary_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const ew_job *job = ctx;
+    size_t zn = job->z_len;
+    size_t i = begin;
+    while (i < end) {
+        /* The run of elements that meets z contiguously. */
+        size_t zi = i % zn;
+        size_t run = zn - zi < end - i ? zn - zi : end - i;
+        const float *x = job->x + i, *z = job->z + zi;
+        float *y = job->y + i;
+        if (job->op == BACKEND_BINARY_ADD)
+            for (size_t j = 0; j < run; j++)
+                y[j] = x[j] + z[j];
+        else
+            for (size_t j = 0; j < run; j++)
+                y[j] = x[j] * z[j];
+        i += run;
+    }
+}
+
+sdxl_status cpu_binary(backend *b, backend_binary_op op, const tensor *x, const tensor *z,
+                       tensor *y, sdxl_error *err)
+{
+    ew_job job = {.x = x->data, .z = z->data, .y = y->data, .op = (int)op,
+                  .z_len = (size_t)tensor_numel(z)};
+    cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, binary_chunk,
+                       &job);
+    return SDXL_OK;
+}
+
+static void add_scaled_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const ew_job *job = ctx;
+    const float *x = job->x, *z = job->z;
+    float *y = job->y;
+    float alpha = job->alpha, beta = job->beta;
+    for (size_t i = begin; i < end; i++)
+        y[i] = alpha * x[i] + beta * z[i];
+}
+
+sdxl_status cpu_add_scaled(backend *b, float alpha, const tensor *x, float beta,
+                           const tensor *z, tensor *y, sdxl_error *err)
+{
+    ew_job job = {.x = x->data, .z = z->data, .y = y->data, .alpha = alpha, .beta = beta};
+    cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, add_scaled_chunk,
+                       &job);
+    return SDXL_OK;
+}
+
+static void scale_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const ew_job *job = ctx;
+    const float *x = job->x;
+    float *y = job->y;
+    float alpha = job->alpha, beta = job->beta;
+    for (size_t i = begin; i < end; i++)
+        y[i] = alpha * x[i] + beta;
+}
+
+sdxl_status cpu_scale(backend *b, const tensor *x, float alpha, float beta, tensor *y,
+                      sdxl_error *err)
+{
+    ew_job job = {.x = x->data, .y = y->data, .alpha = alpha, .beta = beta};
+    cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, scale_chunk,
+                       &job);
+    return SDXL_OK;
+}
+
+/* Rows [begin, end) of x viewed as [N * positions, C]; row r belongs to image r / positions. */
+static void add_channels_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const ew_job *job = ctx;
+    size_t c = job->width;
+    for (size_t r = begin; r < end; r++) {
+        const float *x = job->x + r * c, *e = job->z + (r / job->inner) * c;
+        float *y = job->y + r * c;
+        for (size_t j = 0; j < c; j++)
+            y[j] = x[j] + e[j];
+    }
+}
+
+sdxl_status cpu_add_channels(backend *b, const tensor *x, const tensor *e, tensor *y,
+                             sdxl_error *err)
+{
+    size_t c = (size_t)tensor_last_dim(x);
+    size_t rows = (size_t)tensor_rows(x);
+    ew_job job = {.x = x->data, .z = e->data, .y = y->data, .width = c,
+                  .inner = rows / (size_t)x->shape[0]};
+    cpu_parallel_range(cpu_of(b), rows, ELEMENTS_PER_CHUNK / c + 1, add_channels_chunk, &job);
+    return SDXL_OK;
+}

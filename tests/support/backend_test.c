@@ -1,0 +1,128 @@
+/*
+ * backend_test.c — helpers for tests of backend ops (see backend_test.h).
+ */
+#include "support/backend_test.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void check(sdxl_status st, const sdxl_error *err)
+{
+    if (st != SDXL_OK)
+        fail_msg("%s: %s", sdxl_status_name(st), err->message);
+}
+
+backend *bt_backend(const char *name, int n_threads)
+{
+    sdxl_error err;
+    backend_params p = backend_default_params();
+    p.n_threads = n_threads;
+    backend *be = NULL;
+    check(backend_create(name, &p, &be, &err), &err);
+    return be;
+}
+
+void bt_arena(arena *a, size_t bytes)
+{
+    sdxl_error err;
+    check(arena_init(a, bytes, &err), &err);
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+float *bt_random(uint64_t *state, size_t n, float scale)
+{
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) {
+        double u = (double)(splitmix64(state) >> 11) * 0x1.0p-53; /* [0, 1) */
+        x[i] = (float)((2.0 * u - 1.0) * scale);
+    }
+    return x;
+}
+
+int32_t *bt_random_ids(uint64_t *state, size_t n, int32_t limit)
+{
+    int32_t *x = malloc((n ? n : 1) * sizeof(int32_t));
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (int32_t)(splitmix64(state) % (uint64_t)limit);
+    return x;
+}
+
+tensor bt_input(backend *be, arena *a, int ndim, const int64_t *shape, const float *host)
+{
+    sdxl_error err;
+    tensor t;
+    check(tensor_alloc(&t, a, DTYPE_F32, ndim, shape, &err), &err);
+    check(backend_tensor_write(be, &t, DTYPE_F32, host, (size_t)tensor_numel(&t), &err), &err);
+    return t;
+}
+
+tensor bt_input_ids(backend *be, arena *a, int64_t n, const int32_t *ids)
+{
+    sdxl_error err;
+    tensor t;
+    check(tensor_alloc(&t, a, DTYPE_I32, 1, &n, &err), &err);
+    check(backend_tensor_write(be, &t, DTYPE_I32, ids, (size_t)n, &err), &err);
+    return t;
+}
+
+tensor bt_output(backend *be, arena *a, int ndim, const int64_t *shape)
+{
+    sdxl_error err;
+    tensor t;
+    check(tensor_alloc(&t, a, DTYPE_F32, ndim, shape, &err), &err);
+    size_t n = (size_t)tensor_numel(&t);
+    float *nan = malloc(n * sizeof(float));
+    assert_non_null(nan);
+    for (size_t i = 0; i < n; i++)
+        nan[i] = NAN;
+    check(backend_tensor_write(be, &t, DTYPE_F32, nan, n, &err), &err);
+    free(nan);
+    return t;
+}
+
+tensor bt_weight(backend *be, tensor_kind kind, int ndim, const int64_t *shape,
+                 const float *host)
+{
+    sdxl_error err;
+    tensor t;
+    check(backend_weight_upload(be, kind, ndim, shape, DTYPE_F32, host, &t, &err), &err);
+    return t;
+}
+
+float *bt_read(backend *be, const tensor *t)
+{
+    sdxl_error err;
+    size_t n = (size_t)tensor_numel(t);
+    float *x = malloc(n * sizeof(float));
+    assert_non_null(x);
+    check(backend_tensor_read(be, t, DTYPE_F32, x, n, &err), &err);
+    return x;
+}
+
+double bt_rel_error(const float *got, const double *want, size_t n)
+{
+    double max_err = 0.0, max_want = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i]))
+            return INFINITY;
+        double e = fabs((double)got[i] - want[i]);
+        max_err = e > max_err ? e : max_err;
+        max_want = fabs(want[i]) > max_want ? fabs(want[i]) : max_want;
+    }
+    return max_want > 0.0 ? max_err / max_want : max_err;
+}

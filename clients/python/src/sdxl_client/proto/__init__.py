@@ -1,0 +1,1 @@
+"""Generated gRPC stubs for sdxl.v1.ImageGeneration (clients/python/generate.sh makes them)."""

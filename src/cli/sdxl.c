@@ -1,0 +1,727 @@
+/*
+ * sdxl.c — the command-line client of sdxld, on gRPC core's C client API and protobuf-c:
+ * img2img and batch (through Img2ImgStream, printing progress), txt2img, status and health.
+ * Files in, files out.
+ *
+ *     build/sdxl img2img --image in.png --prompt "a cat" --out out.png
+ *     build/sdxl batch --image in.png --prompt "a cat" --batch-size 4 --out cat.png  # cat-0.png …
+ *     build/sdxl txt2img --prompt "a cat" --out cat.png
+ *     build/sdxl status
+ *     build/sdxl health
+ *
+ * Exit status: 0 success, 1 the server answered an error (printed with its reason, field and
+ * resolution), 2 bad usage or a local file problem.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include "grpc/health/v1/health.pb-c.h"
+#include "sdxl/v1/image_generation.pb-c.h"
+#include "server/errors.h"
+
+#define MAX_MESSAGE (256 << 20)
+
+typedef struct client {
+    grpc_channel *channel;
+    grpc_completion_queue *cq;
+    char authorization[4200]; /* "Bearer <token>" or empty */
+    double timeout_s;
+} client;
+
+/* Called for each message of the answer; returns false to stop reading. */
+typedef bool (*message_fn)(void *user, const uint8_t *data, size_t len);
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sdxl [--server ADDR] [--token-file PATH] [--timeout SECONDS] COMMAND [flags]\n"
+            "\n"
+            "  ADDR: HOST:PORT or unix:PATH (default 127.0.0.1:50051)\n"
+            "\n"
+            "commands:\n"
+            "  img2img  --image FILE --prompt TEXT [--out FILE]   one image, progress on stderr\n"
+            "  batch    --image FILE --prompt TEXT --batch-size N [--out FILE]\n"
+            "           images FILE-0.EXT … FILE-(N-1).EXT, each written as soon as it is ready\n"
+            "  txt2img  --prompt TEXT [--batch-size N] [--out FILE]\n"
+            "  status   queue, running job, estimates, model\n"
+            "  health   grpc.health.v1 Check (exit 0 when SERVING)\n"
+            "\n"
+            "generation flags (unset: the server's defaults, see docs/API.md):\n"
+            "  --negative-prompt TEXT  --steps N  --strength F  --guidance F  --seed N\n"
+            "  --width N  --height N  --format png|jpeg|webp  --quality N  --thumbnail\n"
+            "  --request-id ID\n");
+}
+
+static double now_s(void)
+{
+    gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static bool read_file(const char *path, uint8_t **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "sdxl: %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        uint8_t *grown = realloc(buf, cap * 2);
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    bool ok = buf && !ferror(f);
+    fclose(f);
+    if (!ok) {
+        fprintf(stderr, "sdxl: %s: could not read\n", path);
+        free(buf);
+        return false;
+    }
+    *data = buf;
+    *len = n;
+    return true;
+}
+
+static bool write_file(const char *path, const uint8_t *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(data, 1, len, f) == len;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok)
+        fprintf(stderr, "sdxl: %s: could not write: %s\n", path, strerror(errno));
+    return ok;
+}
+
+/* "out.png" with index 2 of several → "out-2.png"; one image → "out.png". */
+static void output_path(const char *out, int index, bool several, char *path, size_t cap)
+{
+    const char *dot = strrchr(out, '.');
+    const char *slash = strrchr(out, '/');
+    if (!several) {
+        snprintf(path, cap, "%s", out);
+    } else if (dot && (!slash || dot > slash)) {
+        snprintf(path, cap, "%.*s-%d%s", (int)(dot - out), out, index, dot);
+    } else {
+        snprintf(path, cap, "%s-%d", out, index);
+    }
+}
+
+static grpc_byte_buffer *pack(const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *data = malloc(len ? len : 1);
+    if (!data)
+        return NULL;
+    protobuf_c_message_pack(msg, data);
+    grpc_slice slice = grpc_slice_new(data, len, free);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    return bb;
+}
+
+static void pluck(client *cl, void *tag)
+{
+    grpc_completion_queue_pluck(cl->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+}
+
+static void print_error(grpc_status_code code, grpc_slice details, const grpc_metadata_array *md)
+{
+    char *text = grpc_slice_to_c_string(details);
+    fprintf(stderr, "sdxl: error %s: %s\n", server_grpc_code_name(code), text);
+    gpr_free(text);
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_metadata *m = &md->metadata[i];
+        if (grpc_slice_str_cmp(m->key, "grpc-status-details-bin") != 0)
+            continue;
+        server_error e;
+        if (!server_error_unpack_details(GRPC_SLICE_START_PTR(m->value),
+                                         GRPC_SLICE_LENGTH(m->value), &e))
+            continue;
+        fprintf(stderr, "  reason:     %s\n", server_reason_name(e.reason));
+        if (e.field[0])
+            fprintf(stderr, "  field:      %s\n", e.field);
+        for (int v = 0; v < e.n_violations; v++)
+            fprintf(stderr, "  violation:  %s: %s\n", e.violations[v].field,
+                    e.violations[v].description);
+        if (e.resolution[0])
+            fprintf(stderr, "  resolution: %s\n", e.resolution);
+    }
+}
+
+/* Makes one call: sends request, hands each answer message to fn, then reads the status.
+ * Returns 0 on OK, 1 on an error status (printed). */
+static int rpc(client *cl, const char *method, const ProtobufCMessage *request, message_fn fn,
+               void *user)
+{
+    gpr_timespec deadline =
+        cl->timeout_s > 0
+            ? gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                           gpr_time_from_millis((int64_t)(cl->timeout_s * 1000), GPR_TIMESPAN))
+            : gpr_inf_future(GPR_CLOCK_REALTIME);
+    grpc_slice method_slice = grpc_slice_from_static_string(method);
+    grpc_call *call = grpc_channel_create_call(cl->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cl->cq,
+                                               method_slice, NULL, deadline, NULL);
+    grpc_byte_buffer *send = pack(request);
+    grpc_metadata auth;
+    size_t n_md = 0;
+    if (cl->authorization[0]) {
+        auth.key = grpc_slice_from_static_string("authorization");
+        auth.value = grpc_slice_from_static_string(cl->authorization);
+        n_md = 1;
+    }
+    grpc_metadata_array initial, trailing;
+    grpc_metadata_array_init(&initial);
+    grpc_metadata_array_init(&trailing);
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = n_md;
+    ops[0].data.send_initial_metadata.metadata = n_md ? &auth : NULL;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+    int tag_send = 1, tag_recv = 2, tag_status = 3;
+    grpc_call_start_batch(call, ops, 4, &tag_send, NULL);
+    pluck(cl, &tag_send);
+
+    for (;;) {
+        grpc_byte_buffer *msg = NULL;
+        grpc_op op;
+        memset(&op, 0, sizeof op);
+        op.op = GRPC_OP_RECV_MESSAGE;
+        op.data.recv_message.recv_message = &msg;
+        grpc_call_start_batch(call, &op, 1, &tag_recv, NULL);
+        pluck(cl, &tag_recv);
+        if (!msg)
+            break;
+        grpc_byte_buffer_reader reader;
+        grpc_byte_buffer_reader_init(&reader, msg);
+        grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
+        grpc_byte_buffer_reader_destroy(&reader);
+        grpc_byte_buffer_destroy(msg);
+        bool more = fn(user, GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice));
+        grpc_slice_unref(slice);
+        if (!more) {
+            grpc_call_cancel(call, NULL);
+            break;
+        }
+    }
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    op.data.recv_status_on_client.trailing_metadata = &trailing;
+    op.data.recv_status_on_client.status = &status;
+    op.data.recv_status_on_client.status_details = &details;
+    grpc_call_start_batch(call, &op, 1, &tag_status, NULL);
+    pluck(cl, &tag_status);
+    int rc = 0;
+    if (status != GRPC_STATUS_OK) {
+        print_error(status, details, &trailing);
+        rc = 1;
+    }
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&initial);
+    grpc_metadata_array_destroy(&trailing);
+    grpc_byte_buffer_destroy(send);
+    grpc_call_unref(call);
+    return rc;
+}
+
+/* ---- generation ---------------------------------------------------------------------- */
+
+typedef struct gen_flags {
+    const char *image, *prompt, *negative, *out, *request_id;
+    int steps, batch, width, height, quality;
+    float strength, guidance;
+    uint64_t seed;
+    bool has_steps, has_batch, has_quality, has_strength, has_guidance, has_seed, thumbnail;
+    Sdxl__V1__ImageFormat format;
+} gen_flags;
+
+typedef struct gen_state {
+    const gen_flags *flags;
+    bool several;
+    int written;
+    bool failed;
+} gen_state;
+
+static const char *stage_name(Sdxl__V1__Stage stage)
+{
+    switch (stage) {
+    case SDXL__V1__STAGE__STAGE_TEXT:
+        return "text";
+    case SDXL__V1__STAGE__STAGE_VAE_ENCODE:
+        return "vae-encode";
+    case SDXL__V1__STAGE__STAGE_DENOISE:
+        return "denoise";
+    case SDXL__V1__STAGE__STAGE_VAE_DECODE:
+        return "vae-decode";
+    default:
+        return "queued";
+    }
+}
+
+static void save_image(gen_state *st, const Sdxl__V1__GeneratedImage *img)
+{
+    char path[4096];
+    output_path(st->flags->out, img->index, st->several, path, sizeof path);
+    if (!write_file(path, img->data.data, img->data.len)) {
+        st->failed = true;
+        return;
+    }
+    st->written++;
+    printf("%s  %dx%d  seed %" PRIu64 "\n", path, img->width, img->height, img->seed);
+    if (img->thumbnail.len) {
+        char thumb[4200];
+        snprintf(thumb, sizeof thumb, "%s.thumb.webp", path);
+        if (!write_file(thumb, img->thumbnail.data, img->thumbnail.len))
+            st->failed = true;
+    }
+}
+
+static void print_metadata(const Sdxl__V1__GenerationMetadata *m)
+{
+    if (!m)
+        return;
+    fprintf(stderr, "request %s", m->request_id);
+    if (m->timings)
+        fprintf(stderr, ": queue %.0f ms, inference %.0f ms (text %.0f, vae-encode %.0f, unet "
+                        "%.0f, vae-decode %.0f), encode %.0f ms, total %.0f ms",
+                m->timings->queue_wait_ms, m->timings->inference_ms, m->timings->text_ms,
+                m->timings->vae_encode_ms, m->timings->unet_ms, m->timings->vae_decode_ms,
+                m->timings->encode_ms, m->timings->total_ms);
+    fprintf(stderr, "\n");
+}
+
+static bool on_event(void *user, const uint8_t *data, size_t len)
+{
+    gen_state *st = user;
+    Sdxl__V1__GenerationEvent *ev = sdxl__v1__generation_event__unpack(NULL, len, data);
+    if (!ev) {
+        fprintf(stderr, "sdxl: the server sent a malformed event\n");
+        st->failed = true;
+        return false;
+    }
+    switch (ev->event_case) {
+    case SDXL__V1__GENERATION_EVENT__EVENT_QUEUED:
+        if (ev->queued->estimated_wait_ms >= 0)
+            fprintf(stderr, "queued at position %d (about %.1f s)\n", ev->queued->position,
+                    ev->queued->estimated_wait_ms / 1000.0);
+        else
+            fprintf(stderr, "queued at position %d\n", ev->queued->position);
+        break;
+    case SDXL__V1__GENERATION_EVENT__EVENT_PROGRESS:
+        if (ev->progress->stage == SDXL__V1__STAGE__STAGE_DENOISE)
+            fprintf(stderr, "denoise step %d/%d\n", ev->progress->step,
+                    ev->progress->total_steps);
+        else
+            fprintf(stderr, "%s\n", stage_name(ev->progress->stage));
+        break;
+    case SDXL__V1__GENERATION_EVENT__EVENT_IMAGE:
+        save_image(st, ev->image);
+        break;
+    case SDXL__V1__GENERATION_EVENT__EVENT_DONE:
+        print_metadata(ev->done);
+        break;
+    default:
+        break;
+    }
+    sdxl__v1__generation_event__free_unpacked(ev, NULL);
+    return !st->failed;
+}
+
+static bool on_batch(void *user, const uint8_t *data, size_t len)
+{
+    gen_state *st = user;
+    Sdxl__V1__BatchResponse *resp = sdxl__v1__batch_response__unpack(NULL, len, data);
+    if (!resp) {
+        fprintf(stderr, "sdxl: the server sent a malformed answer\n");
+        st->failed = true;
+        return false;
+    }
+    st->several = resp->n_images > 1;
+    for (size_t i = 0; i < resp->n_images; i++)
+        save_image(st, resp->images[i]);
+    print_metadata(resp->metadata);
+    sdxl__v1__batch_response__free_unpacked(resp, NULL);
+    return true;
+}
+
+static int run_img2img(client *cl, const gen_flags *f)
+{
+    uint8_t *bytes;
+    size_t len;
+    if (!read_file(f->image, &bytes, &len))
+        return 2;
+    Sdxl__V1__Img2ImgRequest req = SDXL__V1__IMG2_IMG_REQUEST__INIT;
+    req.prompt = (char *)f->prompt;
+    req.image.data = bytes;
+    req.image.len = len;
+    req.negative_prompt = (char *)(f->negative ? f->negative : "");
+    req.request_id = (char *)(f->request_id ? f->request_id : "");
+    if (f->has_steps) {
+        req._num_inference_steps_case = SDXL__V1__IMG2_IMG_REQUEST___NUM_INFERENCE_STEPS_NUM_INFERENCE_STEPS;
+        req.num_inference_steps = f->steps;
+    }
+    if (f->has_strength) {
+        req._strength_case = SDXL__V1__IMG2_IMG_REQUEST___STRENGTH_STRENGTH;
+        req.strength = f->strength;
+    }
+    if (f->has_guidance) {
+        req._guidance_scale_case = SDXL__V1__IMG2_IMG_REQUEST___GUIDANCE_SCALE_GUIDANCE_SCALE;
+        req.guidance_scale = f->guidance;
+    }
+    if (f->has_seed) {
+        req._seed_case = SDXL__V1__IMG2_IMG_REQUEST___SEED_SEED;
+        req.seed = f->seed;
+    }
+    if (f->has_quality) {
+        req._quality_case = SDXL__V1__IMG2_IMG_REQUEST___QUALITY_QUALITY;
+        req.quality = f->quality;
+    }
+    if (f->has_batch) {
+        req._batch_size_case = SDXL__V1__IMG2_IMG_REQUEST___BATCH_SIZE_BATCH_SIZE;
+        req.batch_size = f->batch;
+    }
+    req.width = f->width;
+    req.height = f->height;
+    req.output_format = f->format;
+    req.thumbnail = f->thumbnail;
+    gen_state st = {.flags = f, .several = f->has_batch && f->batch > 1};
+    int rc = rpc(cl, "/sdxl.v1.ImageGeneration/Img2ImgStream", &req.base, on_event, &st);
+    free(bytes);
+    return rc ? rc : st.failed ? 2 : 0;
+}
+
+static int run_txt2img(client *cl, const gen_flags *f)
+{
+    Sdxl__V1__Txt2ImgRequest req = SDXL__V1__TXT2_IMG_REQUEST__INIT;
+    req.prompt = (char *)f->prompt;
+    req.negative_prompt = (char *)(f->negative ? f->negative : "");
+    req.request_id = (char *)(f->request_id ? f->request_id : "");
+    if (f->has_steps) {
+        req._num_inference_steps_case = SDXL__V1__TXT2_IMG_REQUEST___NUM_INFERENCE_STEPS_NUM_INFERENCE_STEPS;
+        req.num_inference_steps = f->steps;
+    }
+    if (f->has_guidance) {
+        req._guidance_scale_case = SDXL__V1__TXT2_IMG_REQUEST___GUIDANCE_SCALE_GUIDANCE_SCALE;
+        req.guidance_scale = f->guidance;
+    }
+    if (f->has_seed) {
+        req._seed_case = SDXL__V1__TXT2_IMG_REQUEST___SEED_SEED;
+        req.seed = f->seed;
+    }
+    if (f->has_quality) {
+        req._quality_case = SDXL__V1__TXT2_IMG_REQUEST___QUALITY_QUALITY;
+        req.quality = f->quality;
+    }
+    if (f->has_batch) {
+        req._batch_size_case = SDXL__V1__TXT2_IMG_REQUEST___BATCH_SIZE_BATCH_SIZE;
+        req.batch_size = f->batch;
+    }
+    req.width = f->width;
+    req.height = f->height;
+    req.output_format = f->format;
+    req.thumbnail = f->thumbnail;
+    gen_state st = {.flags = f};
+    int rc = rpc(cl, "/sdxl.v1.ImageGeneration/Txt2Img", &req.base, on_batch, &st);
+    return rc ? rc : st.failed ? 2 : 0;
+}
+
+/* ---- status and health --------------------------------------------------------------- */
+
+static bool on_status(void *user, const uint8_t *data, size_t len)
+{
+    Sdxl__V1__StatusResponse *s = sdxl__v1__status_response__unpack(NULL, len, data);
+    if (!s) {
+        fprintf(stderr, "sdxl: the server sent a malformed status\n");
+        *(bool *)user = true;
+        return false;
+    }
+    printf("ready:              %s\n", s->ready ? "yes" : "no");
+    printf("queue:              %d of %d\n", s->queue_length, s->queue_capacity);
+    if (s->running)
+        printf("running:            %s %s (%dx%d, %d steps, batch %d): %s %d/%d, %.0f ms\n",
+               s->running->request_id, s->running->method, s->running->width,
+               s->running->height, s->running->num_inference_steps, s->running->batch_size,
+               stage_name(s->running->stage), s->running->step, s->running->total_steps,
+               s->running->elapsed_ms);
+    else
+        printf("running:            nothing\n");
+    if (s->estimated_wait_ms >= 0)
+        printf("wait for a new job: %.0f ms\n", s->estimated_wait_ms);
+    else
+        printf("wait for a new job: unknown (nothing measured yet)\n");
+    for (size_t i = 0; i < s->n_estimates; i++)
+        printf("estimate:           %dx%d, %d steps, batch %d: %.0f ms (%" PRId64 " runs)\n",
+               s->estimates[i]->width, s->estimates[i]->height,
+               s->estimates[i]->num_inference_steps, s->estimates[i]->batch_size,
+               s->estimates[i]->average_ms, s->estimates[i]->samples);
+    printf("requests:           %" PRIu64 " (%" PRIu64 " failed), %" PRIu64 " images\n",
+           s->requests_total, s->requests_failed, s->images_generated);
+    if (s->model)
+        printf("model:              %s on %s (%s), %.1f MiB, default %dx%d\n", s->model->name,
+               s->model->backend, s->model->device, (double)s->model->weight_bytes / (1 << 20),
+               s->model->default_width, s->model->default_height);
+    printf("resident memory:    %.1f MiB\n", (double)s->resident_memory_bytes / (1 << 20));
+    printf("uptime:             %.1f s\n", s->uptime_s);
+    sdxl__v1__status_response__free_unpacked(s, NULL);
+    return true;
+}
+
+static bool on_health(void *user, const uint8_t *data, size_t len)
+{
+    Grpc__Health__V1__HealthCheckResponse *r =
+        grpc__health__v1__health_check_response__unpack(NULL, len, data);
+    int *serving = user;
+    if (!r)
+        return false;
+    const char *names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
+    printf("%s\n", r->status >= 0 && r->status <= 3 ? names[r->status] : "UNKNOWN");
+    *serving = r->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    grpc__health__v1__health_check_response__free_unpacked(r, NULL);
+    return true;
+}
+
+/* ---- flags --------------------------------------------------------------------------- */
+
+static bool parse_number(const char *flag, const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !(d >= lo && d <= hi)) {
+        fprintf(stderr, "sdxl: %s %s: expected a number in [%g, %g]\n", flag, v, lo, hi);
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
+static bool parse_gen_flag(const char *flag, const char *v, gen_flags *f)
+{
+    double d;
+    if (strcmp(flag, "--image") == 0)
+        f->image = v;
+    else if (strcmp(flag, "--prompt") == 0)
+        f->prompt = v;
+    else if (strcmp(flag, "--negative-prompt") == 0)
+        f->negative = v;
+    else if (strcmp(flag, "--out") == 0)
+        f->out = v;
+    else if (strcmp(flag, "--request-id") == 0)
+        f->request_id = v;
+    else if (strcmp(flag, "--steps") == 0) {
+        if (!parse_number(flag, v, -1e9, 1e9, &d))
+            return false;
+        f->steps = (int)d;
+        f->has_steps = true;
+    } else if (strcmp(flag, "--batch-size") == 0) {
+        if (!parse_number(flag, v, -1e9, 1e9, &d))
+            return false;
+        f->batch = (int)d;
+        f->has_batch = true;
+    } else if (strcmp(flag, "--width") == 0) {
+        if (!parse_number(flag, v, -1e9, 1e9, &d))
+            return false;
+        f->width = (int)d;
+    } else if (strcmp(flag, "--height") == 0) {
+        if (!parse_number(flag, v, -1e9, 1e9, &d))
+            return false;
+        f->height = (int)d;
+    } else if (strcmp(flag, "--quality") == 0) {
+        if (!parse_number(flag, v, -1e9, 1e9, &d))
+            return false;
+        f->quality = (int)d;
+        f->has_quality = true;
+    } else if (strcmp(flag, "--strength") == 0) {
+        if (!parse_number(flag, v, -1e9, 1e9, &d))
+            return false;
+        f->strength = (float)d;
+        f->has_strength = true;
+    } else if (strcmp(flag, "--guidance") == 0) {
+        if (!parse_number(flag, v, -1e9, 1e9, &d))
+            return false;
+        f->guidance = (float)d;
+        f->has_guidance = true;
+    } else if (strcmp(flag, "--seed") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (errno || end == v || *end || !isdigit((unsigned char)v[0])) {
+            fprintf(stderr, "sdxl: --seed %s: expected an integer in [0, 2^64)\n", v);
+            return false;
+        }
+        f->seed = s;
+        f->has_seed = true;
+    } else if (strcmp(flag, "--format") == 0) {
+        if (strcmp(v, "png") == 0)
+            f->format = SDXL__V1__IMAGE_FORMAT__IMAGE_FORMAT_PNG;
+        else if (strcmp(v, "jpeg") == 0 || strcmp(v, "jpg") == 0)
+            f->format = SDXL__V1__IMAGE_FORMAT__IMAGE_FORMAT_JPEG;
+        else if (strcmp(v, "webp") == 0)
+            f->format = SDXL__V1__IMAGE_FORMAT__IMAGE_FORMAT_WEBP;
+        else {
+            fprintf(stderr, "sdxl: --format %s: expected png, jpeg or webp\n", v);
+            return false;
+        }
+    } else {
+        fprintf(stderr, "sdxl: unknown flag %s (see --help)\n", flag);
+        return false;
+    }
+    return true;
+}
+
+static bool load_token(const char *path, char *out, size_t cap)
+{
+    uint8_t *data;
+    size_t len;
+    if (!read_file(path, &data, &len))
+        return false;
+    size_t end = 0;
+    while (end < len && data[end] != '\n' && data[end] != '\r')
+        end++;
+    while (end > 0 && (data[end - 1] == ' ' || data[end - 1] == '\t'))
+        end--;
+    size_t start = 0;
+    while (start < end && (data[start] == ' ' || data[start] == '\t'))
+        start++;
+    bool ok = end > start && end - start + 8 < cap;
+    if (ok)
+        snprintf(out, cap, "Bearer %.*s", (int)(end - start), (const char *)data + start);
+    else
+        fprintf(stderr, "sdxl: %s: no usable token on its first line\n", path);
+    free(data);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    const char *server = "127.0.0.1:50051", *token_file = NULL, *command = NULL;
+    double timeout_s = 0;
+    gen_flags f = {.out = "out.png"};
+    for (int a = 1; a < argc; a++) {
+        const char *flag = argv[a];
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(flag, "--thumbnail") == 0) {
+            f.thumbnail = true;
+            continue;
+        }
+        if (strncmp(flag, "--", 2) != 0) {
+            if (command) {
+                fprintf(stderr, "sdxl: unexpected argument %s\n", flag);
+                return 2;
+            }
+            command = flag;
+            continue;
+        }
+        if (a + 1 >= argc) {
+            fprintf(stderr, "sdxl: %s needs a value\n", flag);
+            return 2;
+        }
+        const char *v = argv[++a];
+        if (strcmp(flag, "--server") == 0)
+            server = v;
+        else if (strcmp(flag, "--token-file") == 0)
+            token_file = v;
+        else if (strcmp(flag, "--timeout") == 0) {
+            if (!parse_number(flag, v, 0, 1e7, &timeout_s))
+                return 2;
+        } else if (!parse_gen_flag(flag, v, &f))
+            return 2;
+    }
+    if (!command) {
+        usage(stderr);
+        return 2;
+    }
+    bool gen = strcmp(command, "img2img") == 0 || strcmp(command, "batch") == 0;
+    if (gen && (!f.image || !f.prompt)) {
+        fprintf(stderr, "sdxl: %s needs --image FILE and --prompt TEXT\n", command);
+        return 2;
+    }
+    if (strcmp(command, "txt2img") == 0 && !f.prompt) {
+        fprintf(stderr, "sdxl: txt2img needs --prompt TEXT\n");
+        return 2;
+    }
+    if (strcmp(command, "batch") == 0 && !f.has_batch) {
+        fprintf(stderr, "sdxl: batch needs --batch-size N\n");
+        return 2;
+    }
+
+    client cl = {.timeout_s = timeout_s};
+    if (token_file && !load_token(token_file, cl.authorization, sizeof cl.authorization))
+        return 2;
+    grpc_init();
+    grpc_arg args[1];
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = MAX_MESSAGE;
+    grpc_channel_args channel_args = {1, args};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    cl.channel = grpc_channel_create(server, creds, &channel_args);
+    grpc_channel_credentials_release(creds);
+    cl.cq = grpc_completion_queue_create_for_pluck(NULL);
+
+    int rc;
+    double t0 = now_s();
+    if (gen) {
+        rc = run_img2img(&cl, &f);
+    } else if (strcmp(command, "txt2img") == 0) {
+        rc = run_txt2img(&cl, &f);
+    } else if (strcmp(command, "status") == 0) {
+        Sdxl__V1__GetStatusRequest req = SDXL__V1__GET_STATUS_REQUEST__INIT;
+        bool bad = false;
+        rc = rpc(&cl, "/sdxl.v1.ImageGeneration/GetStatus", &req.base, on_status, &bad);
+        if (!rc && bad)
+            rc = 1;
+    } else if (strcmp(command, "health") == 0) {
+        Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+        int serving = 0;
+        rc = rpc(&cl, "/grpc.health.v1.Health/Check", &req.base, on_health, &serving);
+        if (!rc && !serving)
+            rc = 1;
+    } else {
+        fprintf(stderr, "sdxl: unknown command %s (see --help)\n", command);
+        rc = 2;
+    }
+    if (gen || strcmp(command, "txt2img") == 0)
+        fprintf(stderr, "%.2f s\n", now_s() - t0);
+    grpc_channel_destroy(cl.channel);
+    grpc_completion_queue_shutdown(cl.cq);
+    while (grpc_completion_queue_pluck(cl.cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+               .type != GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(cl.cq);
+    grpc_shutdown_blocking();
+    return rc;
+}

@@ -10,6 +10,12 @@
  *
  * Callers that add context keep the inner message: error_prefix(err, st, "loading %s", path)
  * turns "bad dtype" into "loading unet: bad dtype" and returns st.
+ *
+ * A run of calls where any failure simply ends the caller (nothing to undo; the failing call
+ * has filled err) reads as one call a line with SDXL_TRY:
+ *
+ *     SDXL_TRY(tensor_alloc(&h, a, DTYPE_F32, 2, shape, err));
+ *     SDXL_TRY(backend_silu(be, x, &h, err));
  */
 #ifndef SDXL_BASE_STATUS_H
 #define SDXL_BASE_STATUS_H
@@ -21,6 +27,15 @@
 #else
 #define SDXL_PRINTF(fmt_index, first_arg)
 #endif
+
+/* Evaluates call (an sdxl_status expression) once and returns its status from the enclosing
+ * function when it is not SDXL_OK. */
+#define SDXL_TRY(call)                                                                           \
+    do {                                                                                         \
+        sdxl_status sdxl_try_st_ = (call);                                                       \
+        if (sdxl_try_st_ != SDXL_OK)                                                             \
+            return sdxl_try_st_;                                                                 \
+    } while (0)
 
 /* Sets err (when not NULL) to code and the formatted message; returns code. */
 sdxl_status error_set(sdxl_error *err, sdxl_status code, const char *fmt, ...) SDXL_PRINTF(3, 4);

@@ -8,13 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
 /* The row of prompt `ids` [t] that transformers pools (see clip.h). */
 static int64_t pool_position(const clip_config *cfg, const int32_t *ids, int64_t t)
 {
@@ -39,16 +32,16 @@ static sdxl_status embed(const clip_model *m, arena *a, const int32_t *ids,
     backend *be = m->be;
     int64_t b = x->shape[0], t = x->shape[1], d = x->shape[2];
     tensor tok_ids, pos_ids, pos, rows;
-    TRY(tensor_alloc(&tok_ids, a, DTYPE_I32, 1, (int64_t[]){b * t}, err));
-    TRY(tensor_alloc(&pos_ids, a, DTYPE_I32, 1, (int64_t[]){t}, err));
-    TRY(tensor_alloc(&pos, a, backend_compute_type(be), 2, (int64_t[]){t, d}, err)); // [T, D]
-    TRY(tensor_reshape(&rows, x, 2, (int64_t[]){b * t, d}, err));                     // [B*T, D]
+    SDXL_TRY(tensor_alloc(&tok_ids, a, DTYPE_I32, 1, (int64_t[]){b * t}, err));
+    SDXL_TRY(tensor_alloc(&pos_ids, a, DTYPE_I32, 1, (int64_t[]){t}, err));
+    SDXL_TRY(tensor_alloc(&pos, a, backend_compute_type(be), 2, (int64_t[]){t, d}, err)); // [T, D]
+    SDXL_TRY(tensor_reshape(&rows, x, 2, (int64_t[]){b * t, d}, err));                    // [B*T, D]
     if (ids) {
-        TRY(backend_tensor_write(be, &tok_ids, DTYPE_I32, ids, (size_t)(b * t), err));
-        TRY(backend_tensor_write(be, &pos_ids, DTYPE_I32, positions, (size_t)t, err));
+        SDXL_TRY(backend_tensor_write(be, &tok_ids, DTYPE_I32, ids, (size_t)(b * t), err));
+        SDXL_TRY(backend_tensor_write(be, &pos_ids, DTYPE_I32, positions, (size_t)t, err));
     }
-    TRY(backend_gather_rows(be, &m->token_embedding, &tok_ids, &rows, err));
-    TRY(backend_gather_rows(be, &m->position_embedding, &pos_ids, &pos, err));
+    SDXL_TRY(backend_gather_rows(be, &m->token_embedding, &tok_ids, &rows, err));
+    SDXL_TRY(backend_gather_rows(be, &m->position_embedding, &pos_ids, &pos, err));
     return backend_add(be, x, &pos, x, err); /* [B, T, D] + [T, D], each prompt alike */
 }
 
@@ -63,27 +56,27 @@ static sdxl_status layer_forward(const clip_model *m, const clip_layer *l, arena
         cfg->hidden_act == CLIP_ACTIVATION_GELU ? BACKEND_ACT_GELU : BACKEND_ACT_QUICK_GELU;
     int64_t b = x->shape[0], t = x->shape[1];
     tensor h, q, k, v, o, mlp;
-    TRY(tensor_alloc_like(&h, a, x, err)); // [B, T, D]: a sublayer's input, then its output
+    SDXL_TRY(tensor_alloc_like(&h, a, x, err)); // [B, T, D]: a sublayer's input, then its output
     arena_mark mark = arena_get_mark(a);
 
-    TRY(tensor_alloc_like(&q, a, x, err));
-    TRY(tensor_alloc_like(&k, a, x, err));
-    TRY(tensor_alloc_like(&v, a, x, err));
-    TRY(tensor_alloc_like(&o, a, x, err));
-    TRY(backend_layer_norm(be, x, eps, &l->ln1_w, &l->ln1_b, &h, err));
-    TRY(backend_linear(be, &h, &l->q_w, &l->q_b, BACKEND_ACT_NONE, &q, err));
-    TRY(backend_linear(be, &h, &l->k_w, &l->k_b, BACKEND_ACT_NONE, &k, err));
-    TRY(backend_linear(be, &h, &l->v_w, &l->v_b, BACKEND_ACT_NONE, &v, err));
-    TRY(backend_attention(be, &q, &k, &v, cfg->num_attention_heads, true, &o, err));
-    TRY(backend_linear(be, &o, &l->out_w, &l->out_b, BACKEND_ACT_NONE, &h, err));
-    TRY(backend_add(be, x, &h, x, err));
+    SDXL_TRY(tensor_alloc_like(&q, a, x, err));
+    SDXL_TRY(tensor_alloc_like(&k, a, x, err));
+    SDXL_TRY(tensor_alloc_like(&v, a, x, err));
+    SDXL_TRY(tensor_alloc_like(&o, a, x, err));
+    SDXL_TRY(backend_layer_norm(be, x, eps, &l->ln1_w, &l->ln1_b, &h, err));
+    SDXL_TRY(backend_linear(be, &h, &l->q_w, &l->q_b, BACKEND_ACT_NONE, &q, err));
+    SDXL_TRY(backend_linear(be, &h, &l->k_w, &l->k_b, BACKEND_ACT_NONE, &k, err));
+    SDXL_TRY(backend_linear(be, &h, &l->v_w, &l->v_b, BACKEND_ACT_NONE, &v, err));
+    SDXL_TRY(backend_attention(be, &q, &k, &v, cfg->num_attention_heads, true, &o, err));
+    SDXL_TRY(backend_linear(be, &o, &l->out_w, &l->out_b, BACKEND_ACT_NONE, &h, err));
+    SDXL_TRY(backend_add(be, x, &h, x, err));
     arena_reset_to(a, mark);
 
-    TRY(tensor_alloc(&mlp, a, backend_compute_type(be), 3,
-                     (int64_t[]){b, t, cfg->intermediate_size}, err)); // [B, T, F]
-    TRY(backend_layer_norm(be, x, eps, &l->ln2_w, &l->ln2_b, &h, err));
-    TRY(backend_linear(be, &h, &l->fc1_w, &l->fc1_b, act, &mlp, err));
-    TRY(backend_linear(be, &mlp, &l->fc2_w, &l->fc2_b, BACKEND_ACT_NONE, &h, err));
+    SDXL_TRY(tensor_alloc(&mlp, a, backend_compute_type(be), 3,
+                          (int64_t[]){b, t, cfg->intermediate_size}, err)); // [B, T, F]
+    SDXL_TRY(backend_layer_norm(be, x, eps, &l->ln2_w, &l->ln2_b, &h, err));
+    SDXL_TRY(backend_linear(be, &h, &l->fc1_w, &l->fc1_b, act, &mlp, err));
+    SDXL_TRY(backend_linear(be, &mlp, &l->fc2_w, &l->fc2_b, BACKEND_ACT_NONE, &h, err));
     return backend_add(be, x, &h, x, err);
 }
 
@@ -95,14 +88,15 @@ static sdxl_status pool(const clip_model *m, arena *a, const int32_t *rows_at, c
     backend *be = m->be;
     int64_t b = last->shape[0], t = last->shape[1], d = last->shape[2];
     tensor rows, at, picked;
-    TRY(tensor_reshape(&rows, last, 2, (int64_t[]){b * t, d}, err)); // [B*T, D]
-    TRY(tensor_alloc(&at, a, DTYPE_I32, 1, (int64_t[]){b}, err));
+    SDXL_TRY(tensor_reshape(&rows, last, 2, (int64_t[]){b * t, d}, err)); // [B*T, D]
+    SDXL_TRY(tensor_alloc(&at, a, DTYPE_I32, 1, (int64_t[]){b}, err));
     if (rows_at)
-        TRY(backend_tensor_write(be, &at, DTYPE_I32, rows_at, (size_t)b, err));
+        SDXL_TRY(backend_tensor_write(be, &at, DTYPE_I32, rows_at, (size_t)b, err));
     if (!m->cfg.has_projection)
         return backend_gather_rows(be, &rows, &at, pooled, err);
-    TRY(tensor_alloc(&picked, a, backend_compute_type(be), 2, (int64_t[]){b, d}, err)); // [B, D]
-    TRY(backend_gather_rows(be, &rows, &at, &picked, err));
+    SDXL_TRY(tensor_alloc(&picked, a, backend_compute_type(be), 2, (int64_t[]){b, d},
+                          err)); // [B, D]
+    SDXL_TRY(backend_gather_rows(be, &rows, &at, &picked, err));
     return backend_linear(be, &picked, &m->text_projection, NULL, BACKEND_ACT_NONE, pooled, err);
 }
 
@@ -116,23 +110,23 @@ static sdxl_status forward(const clip_model *m, arena *a, const int32_t *ids,
     int n = cfg->num_hidden_layers;
     bool need_last = out->last || out->pooled;
     tensor x; // [B, T, D]: the residual stream
-    TRY(tensor_alloc(&x, a, backend_compute_type(be), 3, (int64_t[]){b, t, cfg->hidden_size},
-                     err));
-    TRY(embed(m, a, ids, host, &x, err));
+    SDXL_TRY(tensor_alloc(&x, a, backend_compute_type(be), 3, (int64_t[]){b, t, cfg->hidden_size},
+                          err));
+    SDXL_TRY(embed(m, a, ids, host, &x, err));
     if (out->penultimate && n == 1)
-        TRY(backend_copy(be, &x, out->penultimate, err));
+        SDXL_TRY(backend_copy(be, &x, out->penultimate, err));
     for (int i = 0; i < (need_last ? n : n - 1); i++) {
         arena_mark mark = arena_get_mark(a);
-        TRY(layer_forward(m, &m->layers[i], a, &x, err));
+        SDXL_TRY(layer_forward(m, &m->layers[i], a, &x, err));
         arena_reset_to(a, mark);
         if (out->penultimate && i == n - 2)
-            TRY(backend_copy(be, &x, out->penultimate, err));
+            SDXL_TRY(backend_copy(be, &x, out->penultimate, err));
     }
     if (!need_last)
         return SDXL_OK;
     tensor *last = out->last ? out->last : &x; /* x is not needed after this */
-    TRY(backend_layer_norm(be, &x, cfg->layer_norm_eps, &m->final_ln_w, &m->final_ln_b, last,
-                           err));
+    SDXL_TRY(backend_layer_norm(be, &x, cfg->layer_norm_eps, &m->final_ln_w, &m->final_ln_b, last,
+                                err));
     if (!out->pooled)
         return SDXL_OK;
     return pool(m, a, host ? host + t : NULL, last, out->pooled, err);

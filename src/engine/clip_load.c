@@ -10,61 +10,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
-/* PREFIX.NAME.weight [out, in] and PREFIX.NAME.bias [out] of an nn.Linear. */
-static sdxl_status load_linear(weights *w, const char *prefix, const char *name, int64_t out,
-                               int64_t in, tensor *weight, tensor *bias, sdxl_error *err)
-{
-    TRY(weights_load(w, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){out, in}, weight, err,
-                     "%s.%s.weight", prefix, name));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &out, bias, err, "%s.%s.bias", prefix, name);
-}
-
-/* PREFIX.NAME.weight and PREFIX.NAME.bias [d] of an nn.LayerNorm. */
-static sdxl_status load_norm(weights *w, const char *prefix, const char *name, int64_t d,
-                             tensor *gamma, tensor *beta, sdxl_error *err)
-{
-    TRY(weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &d, gamma, err, "%s.%s.weight", prefix, name));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &d, beta, err, "%s.%s.bias", prefix, name);
-}
+/* The name of encoder layer i's module NAME: LAYER "NAME", i. */
+#define LAYER "text_model.encoder.layers.%d."
 
 static sdxl_status load_layer(weights *w, const clip_config *cfg, int i, clip_layer *l,
                               sdxl_error *err)
 {
-    char p[64];
-    snprintf(p, sizeof p, "text_model.encoder.layers.%d", i);
     int64_t d = cfg->hidden_size, f = cfg->intermediate_size;
-    TRY(load_linear(w, p, "self_attn.k_proj", d, d, &l->k_w, &l->k_b, err));
-    TRY(load_linear(w, p, "self_attn.v_proj", d, d, &l->v_w, &l->v_b, err));
-    TRY(load_linear(w, p, "self_attn.q_proj", d, d, &l->q_w, &l->q_b, err));
-    TRY(load_linear(w, p, "self_attn.out_proj", d, d, &l->out_w, &l->out_b, err));
-    TRY(load_norm(w, p, "layer_norm1", d, &l->ln1_w, &l->ln1_b, err));
-    TRY(load_linear(w, p, "mlp.fc1", f, d, &l->fc1_w, &l->fc1_b, err));
-    TRY(load_linear(w, p, "mlp.fc2", d, f, &l->fc2_w, &l->fc2_b, err));
-    return load_norm(w, p, "layer_norm2", d, &l->ln2_w, &l->ln2_b, err);
+    SDXL_TRY(weights_load_linear(w, d, d, &l->k_w, &l->k_b, err, LAYER "self_attn.k_proj", i));
+    SDXL_TRY(weights_load_linear(w, d, d, &l->v_w, &l->v_b, err, LAYER "self_attn.v_proj", i));
+    SDXL_TRY(weights_load_linear(w, d, d, &l->q_w, &l->q_b, err, LAYER "self_attn.q_proj", i));
+    SDXL_TRY(weights_load_linear(w, d, d, &l->out_w, &l->out_b, err, LAYER "self_attn.out_proj",
+                                 i));
+    SDXL_TRY(weights_load_norm(w, d, &l->ln1_w, &l->ln1_b, err, LAYER "layer_norm1", i));
+    SDXL_TRY(weights_load_linear(w, f, d, &l->fc1_w, &l->fc1_b, err, LAYER "mlp.fc1", i));
+    SDXL_TRY(weights_load_linear(w, d, f, &l->fc2_w, &l->fc2_b, err, LAYER "mlp.fc2", i));
+    return weights_load_norm(w, d, &l->ln2_w, &l->ln2_b, err, LAYER "layer_norm2", i);
 }
 
 static sdxl_status load_all(weights *w, clip_model *m, sdxl_error *err)
 {
     const clip_config *cfg = &m->cfg;
     int64_t d = cfg->hidden_size;
-    TRY(weights_load(w, TENSOR_WEIGHT_EMBEDDING, 2, (int64_t[]){cfg->vocab_size, d},
-                     &m->token_embedding, err, "text_model.embeddings.token_embedding.weight"));
-    TRY(weights_load(w, TENSOR_WEIGHT_EMBEDDING, 2, (int64_t[]){cfg->max_position_embeddings, d},
-                     &m->position_embedding, err,
-                     "text_model.embeddings.position_embedding.weight"));
+    SDXL_TRY(weights_load(w, TENSOR_WEIGHT_EMBEDDING, 2, (int64_t[]){cfg->vocab_size, d},
+                          &m->token_embedding, err,
+                          "text_model.embeddings.token_embedding.weight"));
+    SDXL_TRY(weights_load(w, TENSOR_WEIGHT_EMBEDDING, 2,
+                          (int64_t[]){cfg->max_position_embeddings, d}, &m->position_embedding,
+                          err, "text_model.embeddings.position_embedding.weight"));
     for (int i = 0; i < cfg->num_hidden_layers; i++)
-        TRY(load_layer(w, cfg, i, &m->layers[i], err));
-    TRY(load_norm(w, "text_model", "final_layer_norm", d, &m->final_ln_w, &m->final_ln_b, err));
+        SDXL_TRY(load_layer(w, cfg, i, &m->layers[i], err));
+    SDXL_TRY(weights_load_norm(w, d, &m->final_ln_w, &m->final_ln_b, err,
+                               "text_model.final_layer_norm"));
     if (cfg->has_projection)
-        TRY(weights_load(w, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){cfg->projection_dim, d},
-                         &m->text_projection, err, "text_projection.weight"));
+        SDXL_TRY(weights_load_linear(w, cfg->projection_dim, d, &m->text_projection, NULL, err,
+                                     "text_projection"));
     return weights_finish(w, err);
 }
 

@@ -60,6 +60,28 @@ sdxl_status config_get_int_per_block(const json_doc *doc, const char *key, bool 
     return SDXL_OK;
 }
 
+/* The NULL-terminated names quoted and separated by commas into list (cut short if too long). */
+static const char *quote_names(const char *const *names, char *list, size_t size)
+{
+    size_t used = 0;
+    list[0] = '\0';
+    for (int i = 0; names[i]; i++) {
+        int n = snprintf(list + used, size - used, "%s\"%s\"", i ? ", " : "", names[i]);
+        if (n > 0 && (size_t)n < size - used)
+            used += (size_t)n;
+    }
+    return list;
+}
+
+/* value's position in the NULL-terminated supported, or -1. */
+static int find_name(const char *const *supported, const char *value)
+{
+    for (int i = 0; supported[i]; i++)
+        if (strcmp(value, supported[i]) == 0)
+            return i;
+    return -1;
+}
+
 sdxl_status config_get_choice(const json_doc *doc, const char *key, const char *fallback,
                               const char *const *supported, int *index, sdxl_error *err)
 {
@@ -67,21 +89,75 @@ sdxl_status config_get_choice(const json_doc *doc, const char *key, const char *
     sdxl_status st = json_get_string_opt(doc, json_doc_root(doc), key, fallback, &value, err);
     if (st)
         return st;
-    char list[256] = "";
-    size_t used = 0;
-    for (int i = 0; supported[i]; i++) {
-        if (strcmp(value, supported[i]) == 0) {
-            *index = i;
-            return SDXL_OK;
-        }
-        int n = snprintf(list + used, sizeof list - used, "%s\"%s\"", i ? ", " : "",
-                         supported[i]);
-        if (n > 0 && (size_t)n < sizeof list - used)
-            used += (size_t)n;
-    }
+    *index = find_name(supported, value);
+    if (*index >= 0)
+        return SDXL_OK;
+    char list[256];
     return error_set(err, SDXL_ERR_UNSUPPORTED,
                      "%s: key \"%s\": \"%s\" is not supported (sdxld supports %s)", doc->name, key,
-                     value, list);
+                     value, quote_names(supported, list, sizeof list));
+}
+
+sdxl_status config_get_block_channels(const json_doc *doc, int *out, int *n, sdxl_error *err)
+{
+    long long channels[CONFIG_MAX_BLOCKS];
+    size_t count;
+    sdxl_status st = json_get_int_list(doc, json_doc_root(doc), "block_out_channels",
+                                       CONFIG_MAX_BLOCKS, channels, &count, err);
+    if (st)
+        return st;
+    if (count == 0)
+        return error_set(err, SDXL_ERR_FORMAT, "%s: key \"block_out_channels\" is empty",
+                         doc->name);
+    for (size_t i = 0; i < count; i++) {
+        if (channels[i] < 1 || channels[i] > CONFIG_MAX_SIZE)
+            return error_set(err, SDXL_ERR_FORMAT,
+                             "%s: key \"block_out_channels\": element %zu is %lld, out of range "
+                             "[1, %d]",
+                             doc->name, i, channels[i], CONFIG_MAX_SIZE);
+        out[i] = (int)channels[i];
+    }
+    *n = (int)count;
+    return SDXL_OK;
+}
+
+sdxl_status config_get_block_types(const json_doc *doc, const char *key, int n,
+                                   const char *const *supported, int *kinds, sdxl_error *err)
+{
+    const char *names[CONFIG_MAX_BLOCKS];
+    size_t count;
+    sdxl_status st =
+        json_get_string_list(doc, json_doc_root(doc), key, CONFIG_MAX_BLOCKS, names, &count, err);
+    if (st)
+        return st;
+    if ((int)count != n)
+        return error_set(err, SDXL_ERR_FORMAT,
+                         "%s: key \"%s\": %zu block types for %d entries of block_out_channels; "
+                         "give one per block",
+                         doc->name, key, count, n);
+    for (int i = 0; i < n; i++) {
+        kinds[i] = find_name(supported, names[i]);
+        if (kinds[i] < 0) {
+            char list[256];
+            return error_set(err, SDXL_ERR_UNSUPPORTED,
+                             "%s: key \"%s\": block %d is \"%s\"; sdxld supports %s", doc->name,
+                             key, i, names[i], quote_names(supported, list, sizeof list));
+        }
+    }
+    return SDXL_OK;
+}
+
+sdxl_status config_check_groups(const json_doc *doc, int groups, const int *channels, int n,
+                                sdxl_error *err)
+{
+    for (int i = 0; i < n; i++)
+        if (channels[i] % groups)
+            return error_set(err, SDXL_ERR_FORMAT,
+                             "%s: norm_num_groups %d does not divide block_out_channels[%d] = "
+                             "%d; group norms need a group count that divides every channel "
+                             "count",
+                             doc->name, groups, i, channels[i]);
+    return SDXL_OK;
 }
 
 sdxl_status config_require_null(const json_doc *doc, const char *key, sdxl_error *err)

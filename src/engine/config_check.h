@@ -22,6 +22,9 @@
  * every real model; it keeps products of sizes well inside 64 bits. */
 #define CONFIG_MAX_SIZE (1 << 20)
 
+/* Most resolution levels (entries of block_out_channels) a UNet or VAE config may have. */
+#define CONFIG_MAX_BLOCKS 8
+
 /* Reads DIR/config.json and hands it to read (which fills cfg, zeroed first); what names the
  * component in messages ("UNet", "VAE", "text encoder"). */
 sdxl_status config_load_dir(const char *dir, const char *what,
@@ -43,6 +46,17 @@ sdxl_status config_get_int_per_block(const json_doc *doc, const char *key, bool 
  * Missing or null means fallback (which must be in the list). */
 sdxl_status config_get_choice(const json_doc *doc, const char *key, const char *fallback,
                               const char *const *supported, int *index, sdxl_error *err);
+
+/* "block_out_channels": 1 to CONFIG_MAX_BLOCKS channel counts in [1, CONFIG_MAX_SIZE] into out;
+ * their number goes to *n. */
+sdxl_status config_get_block_channels(const json_doc *doc, int *out, int *n, sdxl_error *err);
+/* key ("down_block_types", "up_block_types"): one type for each of the n blocks, each one of the
+ * NULL-terminated list supported; kinds[i] is block i's position in it. */
+sdxl_status config_get_block_types(const json_doc *doc, const char *key, int n,
+                                   const char *const *supported, int *kinds, sdxl_error *err);
+/* groups divides each of the n channel counts (what a group norm over each needs). */
+sdxl_status config_check_groups(const json_doc *doc, int groups, const int *channels, int n,
+                                sdxl_error *err);
 
 /* A key that must be missing or null: a feature sdxld does not implement. */
 sdxl_status config_require_null(const json_doc *doc, const char *key, sdxl_error *err);

@@ -60,123 +60,66 @@ static bool format_name(model_tensor_sink *s, char *out, size_t n, const char *f
     return true;
 }
 
-static void emit_named(model_tensor_sink *s, const char *name, model_tensor_kind kind, int ndim,
-                       const int64_t *shape)
+/* In an emitter taking (model_tensor_sink *s, ..., const char *fmt, ...): declares char
+ * name[MODEL_TENSOR_MAX_NAME] holding the formatted name, or returns when the sink has failed
+ * already or the name does not fit. */
+#define FORMAT_NAME_OR_RETURN(s, name, fmt)                                                      \
+    char name[MODEL_TENSOR_MAX_NAME];                                                            \
+    do {                                                                                         \
+        if ((s)->status)                                                                         \
+            return;                                                                              \
+        va_list ap_;                                                                             \
+        va_start(ap_, fmt);                                                                      \
+        bool formatted_ = format_name(s, name, sizeof name, fmt, ap_);                           \
+        va_end(ap_);                                                                             \
+        if (!formatted_)                                                                         \
+            return;                                                                              \
+    } while (0)
+
+void model_tensor_emit(model_tensor_sink *s, model_tensor_kind kind, int ndim,
+                       const int64_t *shape, const char *fmt, ...)
 {
-    if (s->status)
-        return;
+    FORMAT_NAME_OR_RETURN(s, name, fmt);
     model_tensor t = {.name = name, .kind = kind, .ndim = ndim};
     for (int i = 0; i < ndim; i++)
         t.shape[i] = shape[i];
     s->status = s->fn(s->ctx, &t, s->err);
 }
 
-/* PREFIX.SUFFIX into out. */
-static void emit_suffixed(model_tensor_sink *s, const char *prefix, const char *suffix,
-                          model_tensor_kind kind, int ndim, const int64_t *shape)
-{
-    char name[MODEL_TENSOR_MAX_NAME];
-    int len = snprintf(name, sizeof name, "%s.%s", prefix, suffix);
-    if (len < 0 || (size_t)len >= sizeof name) {
-        if (!s->status)
-            s->status =
-                error_set(s->err, SDXL_ERR_INTERNAL, "tensor name longer than %zu bytes: %s.%s",
-                          sizeof name - 1, prefix, suffix);
-        return;
-    }
-    emit_named(s, name, kind, ndim, shape);
-}
-
-void model_tensor_emit(model_tensor_sink *s, model_tensor_kind kind, int ndim,
-                       const int64_t *shape, const char *fmt, ...)
-{
-    char name[MODEL_TENSOR_MAX_NAME];
-    va_list ap;
-    va_start(ap, fmt);
-    bool ok = !s->status && format_name(s, name, sizeof name, fmt, ap);
-    va_end(ap);
-    if (ok)
-        emit_named(s, name, kind, ndim, shape);
-}
-
-static void emit_linear(model_tensor_sink *s, const char *prefix, int out, int in, bool bias)
-{
-    emit_suffixed(s, prefix, "weight", MODEL_TENSOR_LINEAR_WEIGHT, 2, (int64_t[]){out, in});
-    if (bias)
-        emit_suffixed(s, prefix, "bias", MODEL_TENSOR_BIAS, 1, (int64_t[]){out});
-}
-
-static void emit_conv(model_tensor_sink *s, const char *prefix, int out, int in, int k)
-{
-    emit_suffixed(s, prefix, "weight", MODEL_TENSOR_CONV_WEIGHT, 4, (int64_t[]){out, in, k, k});
-    emit_suffixed(s, prefix, "bias", MODEL_TENSOR_BIAS, 1, (int64_t[]){out});
-}
-
-static void emit_norm(model_tensor_sink *s, const char *prefix, int c)
-{
-    emit_suffixed(s, prefix, "weight", MODEL_TENSOR_NORM_SCALE, 1, (int64_t[]){c});
-    emit_suffixed(s, prefix, "bias", MODEL_TENSOR_BIAS, 1, (int64_t[]){c});
-}
-
 void model_tensor_emit_linear(model_tensor_sink *s, int out, int in, bool bias, const char *fmt,
                               ...)
 {
-    char prefix[MODEL_TENSOR_MAX_NAME];
-    va_list ap;
-    va_start(ap, fmt);
-    bool ok = !s->status && format_name(s, prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    if (ok)
-        emit_linear(s, prefix, out, in, bias);
+    FORMAT_NAME_OR_RETURN(s, prefix, fmt);
+    model_tensor_emit(s, MODEL_TENSOR_LINEAR_WEIGHT, 2, (int64_t[]){out, in}, "%s.weight", prefix);
+    if (bias)
+        model_tensor_emit(s, MODEL_TENSOR_BIAS, 1, (int64_t[]){out}, "%s.bias", prefix);
 }
 
 void model_tensor_emit_conv(model_tensor_sink *s, int out, int in, int k, const char *fmt, ...)
 {
-    char prefix[MODEL_TENSOR_MAX_NAME];
-    va_list ap;
-    va_start(ap, fmt);
-    bool ok = !s->status && format_name(s, prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    if (ok)
-        emit_conv(s, prefix, out, in, k);
+    FORMAT_NAME_OR_RETURN(s, prefix, fmt);
+    model_tensor_emit(s, MODEL_TENSOR_CONV_WEIGHT, 4, (int64_t[]){out, in, k, k}, "%s.weight",
+                      prefix);
+    model_tensor_emit(s, MODEL_TENSOR_BIAS, 1, (int64_t[]){out}, "%s.bias", prefix);
 }
 
 void model_tensor_emit_norm(model_tensor_sink *s, int c, const char *fmt, ...)
 {
-    char prefix[MODEL_TENSOR_MAX_NAME];
-    va_list ap;
-    va_start(ap, fmt);
-    bool ok = !s->status && format_name(s, prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    if (ok)
-        emit_norm(s, prefix, c);
+    FORMAT_NAME_OR_RETURN(s, prefix, fmt);
+    model_tensor_emit(s, MODEL_TENSOR_NORM_SCALE, 1, (int64_t[]){c}, "%s.weight", prefix);
+    model_tensor_emit(s, MODEL_TENSOR_BIAS, 1, (int64_t[]){c}, "%s.bias", prefix);
 }
 
 void model_tensor_emit_resnet(model_tensor_sink *s, int in, int out, int temb, const char *fmt,
                               ...)
 {
-    char prefix[MODEL_TENSOR_MAX_NAME];
-    va_list ap;
-    va_start(ap, fmt);
-    bool ok = !s->status && format_name(s, prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    if (!ok)
-        return;
-    char part[MODEL_TENSOR_MAX_NAME + 16];
-    snprintf(part, sizeof part, "%s.norm1", prefix);
-    emit_norm(s, part, in);
-    snprintf(part, sizeof part, "%s.conv1", prefix);
-    emit_conv(s, part, out, in, 3);
-    if (temb > 0) {
-        snprintf(part, sizeof part, "%s.time_emb_proj", prefix);
-        emit_linear(s, part, out, temb, true);
-    }
-    snprintf(part, sizeof part, "%s.norm2", prefix);
-    emit_norm(s, part, out);
-    snprintf(part, sizeof part, "%s.conv2", prefix);
-    emit_conv(s, part, out, out, 3);
-    if (in != out) {
-        snprintf(part, sizeof part, "%s.conv_shortcut", prefix);
-        emit_conv(s, part, out, in, 1);
-    }
+    FORMAT_NAME_OR_RETURN(s, prefix, fmt);
+    model_tensor_emit_norm(s, in, "%s.norm1", prefix);
+    model_tensor_emit_conv(s, out, in, 3, "%s.conv1", prefix);
+    if (temb > 0)
+        model_tensor_emit_linear(s, out, temb, true, "%s.time_emb_proj", prefix);
+    model_tensor_emit_norm(s, out, "%s.norm2", prefix);
+    model_tensor_emit_conv(s, out, out, 3, "%s.conv2", prefix);
+    if (in != out)
+        model_tensor_emit_conv(s, out, in, 1, "%s.conv_shortcut", prefix);
 }

@@ -4,8 +4,9 @@
  *
  * A tensor list calls back once per tensor, with its exact state-dict name in diffusers or
  * transformers ("down_blocks.1.attentions.0.proj_in.weight"), in the order the PyTorch module
- * registers it (so the order of model.state_dict()). The loader uses the lists to know what to
- * look for in a safetensors file; mkmodel uses them to know what to write.
+ * registers it (so the order of model.state_dict()). mkmodel uses the lists to know what to
+ * write, and test_model_configs checks them against diffusers; the loaders (unet_load.c, vae*.c,
+ * clip_load.c) ask weights.h for the same tensors by the same names.
  *
  * The second half of this header is for the list implementations: a sink that formats names,
  * remembers the first failure (so a list reads as a plain description of the model, with no

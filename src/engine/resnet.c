@@ -4,28 +4,6 @@
  */
 #include "engine/resnet.h"
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
-static sdxl_status load_norm(weights *w, const char *prefix, const char *name, int64_t c,
-                             tensor *gamma, tensor *beta, sdxl_error *err)
-{
-    TRY(weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, gamma, err, "%s.%s.weight", prefix, name));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, beta, err, "%s.%s.bias", prefix, name);
-}
-
-static sdxl_status load_conv(weights *w, const char *prefix, const char *name, int64_t out,
-                             int64_t in, int64_t k, tensor *weight, tensor *bias, sdxl_error *err)
-{
-    TRY(weights_load(w, TENSOR_WEIGHT_CONV, 4, (int64_t[]){out, in, k, k}, weight, err,
-                     "%s.%s.weight", prefix, name));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &out, bias, err, "%s.%s.bias", prefix, name);
-}
-
 sdxl_status resnet_load(weights *w, const char *prefix, int in_channels, int out_channels,
                         int temb_channels, int groups, float eps, float output_scale_factor,
                         resnet *r, sdxl_error *err)
@@ -45,21 +23,18 @@ sdxl_status resnet_load(weights *w, const char *prefix, int in_channels, int out
     r->eps = eps;
     r->output_scale_factor = output_scale_factor;
     int64_t in = in_channels, out = out_channels;
-    TRY(load_norm(w, prefix, "norm1", in, &r->norm1_w, &r->norm1_b, err));
-    TRY(load_conv(w, prefix, "conv1", out, in, 3, &r->conv1_w, &r->conv1_b, err));
-    if (temb_channels > 0) {
-        TRY(weights_load(w, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){out, temb_channels}, &r->temb_w,
-                         err, "%s.time_emb_proj.weight", prefix));
-        TRY(weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &out, &r->temb_b, err,
-                         "%s.time_emb_proj.bias", prefix));
-    }
-    TRY(load_norm(w, prefix, "norm2", out, &r->norm2_w, &r->norm2_b, err));
-    TRY(load_conv(w, prefix, "conv2", out, out, 3, &r->conv2_w, &r->conv2_b, err));
+    SDXL_TRY(weights_load_norm(w, in, &r->norm1_w, &r->norm1_b, err, "%s.norm1", prefix));
+    SDXL_TRY(weights_load_conv(w, out, in, 3, &r->conv1_w, &r->conv1_b, err, "%s.conv1", prefix));
+    if (temb_channels > 0)
+        SDXL_TRY(weights_load_linear(w, out, temb_channels, &r->temb_w, &r->temb_b, err,
+                                     "%s.time_emb_proj", prefix));
+    SDXL_TRY(weights_load_norm(w, out, &r->norm2_w, &r->norm2_b, err, "%s.norm2", prefix));
+    SDXL_TRY(weights_load_conv(w, out, out, 3, &r->conv2_w, &r->conv2_b, err, "%s.conv2", prefix));
     /* diffusers' use_in_shortcut defaults to in != out, with a 1×1 conv. */
     r->has_shortcut = in_channels != out_channels;
     if (r->has_shortcut)
-        TRY(load_conv(w, prefix, "conv_shortcut", out, in, 1, &r->shortcut_w, &r->shortcut_b,
-                      err));
+        SDXL_TRY(weights_load_conv(w, out, in, 1, &r->shortcut_w, &r->shortcut_b, err,
+                                   "%s.conv_shortcut", prefix));
     return SDXL_OK;
 }
 
@@ -77,10 +52,10 @@ static sdxl_status add_time_embedding(const resnet *r, backend *be, arena *a, co
                                       tensor *h, sdxl_error *err)
 {
     tensor act, proj;
-    TRY(tensor_alloc_like(&act, a, temb, err)); // [N, temb]
-    TRY(backend_silu(be, temb, &act, err));
-    TRY(tensor_alloc(&proj, a, h->type, 2, (int64_t[]){h->shape[0], r->out_channels}, err));
-    TRY(backend_linear(be, &act, &r->temb_w, &r->temb_b, BACKEND_ACT_NONE, &proj, err));
+    SDXL_TRY(tensor_alloc_like(&act, a, temb, err)); // [N, temb]
+    SDXL_TRY(backend_silu(be, temb, &act, err));
+    SDXL_TRY(tensor_alloc(&proj, a, h->type, 2, (int64_t[]){h->shape[0], r->out_channels}, err));
+    SDXL_TRY(backend_linear(be, &act, &r->temb_w, &r->temb_b, BACKEND_ACT_NONE, &proj, err));
     return backend_add_channels(be, h, &proj, h, err);
 }
 
@@ -90,31 +65,32 @@ static sdxl_status forward(const resnet *r, backend *be, arena *a, const tensor 
     static const conv2d_params same3 = {1, 1, 1, 1, 1};
     static const conv2d_params same1 = {1, 0, 0, 0, 0};
     tensor h, t;
-    TRY(tensor_alloc_like(&h, a, y, err)); // [N, H, W, out]
+    SDXL_TRY(tensor_alloc_like(&h, a, y, err)); // [N, H, W, out]
     /* Temporaries above h are released as soon as they are used, so the peak is h plus the
      * largest of them rather than their sum. */
     arena_mark above_h = arena_get_mark(a);
-    TRY(tensor_alloc_like(&t, a, x, err)); // [N, H, W, in]
-    TRY(backend_group_norm(be, x, r->groups, r->eps, &r->norm1_w, &r->norm1_b, true, &t, err));
-    TRY(backend_conv2d(be, &t, &r->conv1_w, &r->conv1_b, &same3, &h, err));
+    SDXL_TRY(tensor_alloc_like(&t, a, x, err)); // [N, H, W, in]
+    SDXL_TRY(backend_group_norm(be, x, r->groups, r->eps, &r->norm1_w, &r->norm1_b, true, &t, err));
+    SDXL_TRY(backend_conv2d(be, &t, &r->conv1_w, &r->conv1_b, &same3, &h, err));
     arena_reset_to(a, above_h);
     if (r->temb_channels > 0) {
-        TRY(add_time_embedding(r, be, a, temb, &h, err));
+        SDXL_TRY(add_time_embedding(r, be, a, temb, &h, err));
         arena_reset_to(a, above_h);
     }
-    TRY(backend_group_norm(be, &h, r->groups, r->eps, &r->norm2_w, &r->norm2_b, true, &h, err));
-    TRY(backend_conv2d(be, &h, &r->conv2_w, &r->conv2_b, &same3, y, err));
+    SDXL_TRY(backend_group_norm(be, &h, r->groups, r->eps, &r->norm2_w, &r->norm2_b, true, &h,
+                                err));
+    SDXL_TRY(backend_conv2d(be, &h, &r->conv2_w, &r->conv2_b, &same3, y, err));
     const tensor *residual = x;
     if (r->has_shortcut) {
-        TRY(tensor_alloc_like(&t, a, y, err)); // [N, H, W, out]
-        TRY(backend_conv2d(be, x, &r->shortcut_w, &r->shortcut_b, &same1, &t, err));
+        SDXL_TRY(tensor_alloc_like(&t, a, y, err)); // [N, H, W, out]
+        SDXL_TRY(backend_conv2d(be, x, &r->shortcut_w, &r->shortcut_b, &same1, &t, err));
         residual = &t;
     }
-    TRY(backend_add(be, y, residual, y, err));
+    SDXL_TRY(backend_add(be, y, residual, y, err));
     /* SDXL's resnets all have scale 1 (nothing to do); others get a multiply by the reciprocal,
      * which can differ from torch's division in the last bit. */
     if (r->output_scale_factor != 1.0f)
-        TRY(backend_scale(be, y, 1.0f / r->output_scale_factor, 0.0f, y, err));
+        SDXL_TRY(backend_scale(be, y, 1.0f / r->output_scale_factor, 0.0f, y, err));
     return SDXL_OK;
 }
 

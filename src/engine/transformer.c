@@ -5,15 +5,7 @@
  */
 #include "engine/transformer.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
 
 sdxl_status transformer_load(weights *w, const char *prefix, int channels, int heads, int depth,
                              int context_dim, int groups, transformer *t, sdxl_error *err)
@@ -21,28 +13,21 @@ sdxl_status transformer_load(weights *w, const char *prefix, int channels, int h
     int64_t c = channels;
     t->channels = channels;
     t->groups = groups;
-    TRY(weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, &t->norm_w, err, "%s.norm.weight", prefix));
-    TRY(weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, &t->norm_b, err, "%s.norm.bias", prefix));
-    TRY(weights_load(w, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){c, c}, &t->proj_in, err,
-                     "%s.proj_in.weight", prefix));
-    TRY(weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, &t->proj_in_bias, err, "%s.proj_in.bias",
-                     prefix));
+    SDXL_TRY(weights_load_norm(w, c, &t->norm_w, &t->norm_b, err, "%s.norm", prefix));
+    SDXL_TRY(weights_load_linear(w, c, c, &t->proj_in, &t->proj_in_bias, err, "%s.proj_in",
+                                 prefix));
     t->blocks = calloc((size_t)depth, sizeof *t->blocks);
     if (!t->blocks)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "%s: out of memory for %d blocks", prefix,
                          depth);
     t->depth = depth;
     for (int k = 0; k < depth; k++) {
-        char p[256];
-        if (snprintf(p, sizeof p, "%s.transformer_blocks.%d", prefix, k) >= (int)sizeof p)
-            return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "tensor prefix too long: %s",
-                             prefix);
-        TRY(transformer_block_load(w, p, channels, heads, context_dim, &t->blocks[k], err));
+        char p[WEIGHTS_PREFIX_MAX];
+        SDXL_TRY(weights_prefix(p, sizeof p, err, "%s.transformer_blocks.%d", prefix, k));
+        SDXL_TRY(transformer_block_load(w, p, channels, heads, context_dim, &t->blocks[k], err));
     }
-    TRY(weights_load(w, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){c, c}, &t->proj_out, err,
-                     "%s.proj_out.weight", prefix));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, &t->proj_out_bias, err,
-                        "%s.proj_out.bias", prefix);
+    return weights_load_linear(w, c, c, &t->proj_out, &t->proj_out_bias, err, "%s.proj_out",
+                               prefix);
 }
 
 void transformer_free(backend *be, transformer *t)
@@ -65,16 +50,17 @@ static sdxl_status forward(const transformer *t, backend *be, arena *a, const te
 {
     int64_t n = x->shape[0], hw = x->shape[1] * x->shape[2], c = x->shape[3];
     tensor normed, h, rows_y;
-    TRY(tensor_alloc_like(&normed, a, x, err)); // [N, H, W, C]
-    TRY(backend_group_norm(be, x, t->groups, TRANSFORMER_GROUP_NORM_EPS, &t->norm_w, &t->norm_b,
-                           false, &normed, err));
-    TRY(tensor_reshape(&normed, &normed, 3, (int64_t[]){n, hw, c}, err));
-    TRY(tensor_alloc_like(&h, a, &normed, err)); // [N, H*W, C] token rows
-    TRY(backend_linear(be, &normed, &t->proj_in, &t->proj_in_bias, BACKEND_ACT_NONE, &h, err));
+    SDXL_TRY(tensor_alloc_like(&normed, a, x, err)); // [N, H, W, C]
+    SDXL_TRY(backend_group_norm(be, x, t->groups, TRANSFORMER_GROUP_NORM_EPS, &t->norm_w,
+                                &t->norm_b, false, &normed, err));
+    SDXL_TRY(tensor_reshape(&normed, &normed, 3, (int64_t[]){n, hw, c}, err));
+    SDXL_TRY(tensor_alloc_like(&h, a, &normed, err)); // [N, H*W, C] token rows
+    SDXL_TRY(backend_linear(be, &normed, &t->proj_in, &t->proj_in_bias, BACKEND_ACT_NONE, &h, err));
     for (int k = 0; k < t->depth; k++)
-        TRY(transformer_block_forward(&t->blocks[k], be, a, &h, context, err));
-    TRY(tensor_reshape(&rows_y, y, 3, (int64_t[]){n, hw, c}, err));
-    TRY(backend_linear(be, &h, &t->proj_out, &t->proj_out_bias, BACKEND_ACT_NONE, &rows_y, err));
+        SDXL_TRY(transformer_block_forward(&t->blocks[k], be, a, &h, context, err));
+    SDXL_TRY(tensor_reshape(&rows_y, y, 3, (int64_t[]){n, hw, c}, err));
+    SDXL_TRY(backend_linear(be, &h, &t->proj_out, &t->proj_out_bias, BACKEND_ACT_NONE, &rows_y,
+                            err));
     return backend_add(be, y, x, y, err);
 }
 

@@ -14,13 +14,6 @@
 
 #include "engine/unet_upsample.h"
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
 /* conv_in's output, then every resnet (or attention) output and every downsampler output. */
 #define UNET_MAX_SKIPS (UNET_MAX_BLOCKS * (UNET_MAX_LAYERS + 1) + 1)
 
@@ -46,7 +39,7 @@ static sdxl_status pingpong_take(pingpong *pp, int64_t n, int64_t h, int64_t w, 
                                  tensor *out, sdxl_error *err)
 {
     tensor flat;
-    TRY(tensor_view_outer(&flat, &pp->buf[pp->next], 0, n * h * w * c, err));
+    SDXL_TRY(tensor_view_outer(&flat, &pp->buf[pp->next], 0, n * h * w * c, err));
     pp->next ^= 1;
     return tensor_reshape(out, &flat, 4, (int64_t[]){n, h, w, c}, err);
 }
@@ -85,29 +78,33 @@ static sdxl_status time_embedding(const unet *u, backend *be, arena *a, float ti
     float shift = (float)cfg->freq_shift;
     tensor t, t_sin, t_hidden, t_emb, ids, ids_sin, cond, cond_hidden;
 
-    TRY(tensor_alloc(&t, a, DTYPE_F32, 1, (int64_t[]){1}, err));
-    TRY(backend_tensor_write(be, &t, DTYPE_F32, &timestep, 1, err));
-    TRY(tensor_alloc(&t_sin, a, type, 2, (int64_t[]){1, c0}, err));
-    TRY(backend_timestep_embedding(be, &t, cfg->flip_sin_to_cos, shift, UNET_MAX_PERIOD, &t_sin,
-                                   err));
-    TRY(tensor_alloc(&t_hidden, a, type, 2, (int64_t[]){1, temb}, err));
-    TRY(backend_linear(be, &t_sin, &u->time_1_w, &u->time_1_b, BACKEND_ACT_SILU, &t_hidden, err));
-    TRY(tensor_alloc(&t_emb, a, type, 2, (int64_t[]){1, temb}, err));
-    TRY(backend_linear(be, &t_hidden, &u->time_2_w, &u->time_2_b, BACKEND_ACT_NONE, &t_emb, err));
+    SDXL_TRY(tensor_alloc(&t, a, DTYPE_F32, 1, (int64_t[]){1}, err));
+    SDXL_TRY(backend_tensor_write(be, &t, DTYPE_F32, &timestep, 1, err));
+    SDXL_TRY(tensor_alloc(&t_sin, a, type, 2, (int64_t[]){1, c0}, err));
+    SDXL_TRY(backend_timestep_embedding(be, &t, cfg->flip_sin_to_cos, shift, UNET_MAX_PERIOD,
+                                        &t_sin, err));
+    SDXL_TRY(tensor_alloc(&t_hidden, a, type, 2, (int64_t[]){1, temb}, err));
+    SDXL_TRY(backend_linear(be, &t_sin, &u->time_1_w, &u->time_1_b, BACKEND_ACT_SILU, &t_hidden,
+                            err));
+    SDXL_TRY(tensor_alloc(&t_emb, a, type, 2, (int64_t[]){1, temb}, err));
+    SDXL_TRY(backend_linear(be, &t_hidden, &u->time_2_w, &u->time_2_b, BACKEND_ACT_NONE, &t_emb,
+                            err));
 
     /* add_time_proj(time_ids.flatten()).reshape(B, -1), after the pooled embedding */
-    TRY(tensor_reshape(&ids, time_ids, 1, (int64_t[]){b * UNET_TIME_IDS}, err));
-    TRY(tensor_alloc(&ids_sin, a, type, 2, (int64_t[]){b * UNET_TIME_IDS, d}, err));
-    TRY(backend_timestep_embedding(be, &ids, cfg->flip_sin_to_cos, shift, UNET_MAX_PERIOD,
-                                   &ids_sin, err));
-    TRY(tensor_reshape(&ids_sin, &ids_sin, 2, (int64_t[]){b, UNET_TIME_IDS * d}, err));
-    TRY(tensor_alloc(&cond, a, type, 2,
-                     (int64_t[]){b, cfg->projection_class_embeddings_input_dim}, err));
-    TRY(backend_concat_channels(be, pooled, &ids_sin, &cond, err));
-    TRY(tensor_alloc(&cond_hidden, a, type, 2, (int64_t[]){b, temb}, err));
-    TRY(backend_linear(be, &cond, &u->add_1_w, &u->add_1_b, BACKEND_ACT_SILU, &cond_hidden, err));
-    TRY(backend_linear(be, &cond_hidden, &u->add_2_w, &u->add_2_b, BACKEND_ACT_NONE, emb, err));
-    TRY(tensor_reshape(&t_emb, &t_emb, 1, &temb, err)); // [temb], added to every row
+    SDXL_TRY(tensor_reshape(&ids, time_ids, 1, (int64_t[]){b * UNET_TIME_IDS}, err));
+    SDXL_TRY(tensor_alloc(&ids_sin, a, type, 2, (int64_t[]){b * UNET_TIME_IDS, d}, err));
+    SDXL_TRY(backend_timestep_embedding(be, &ids, cfg->flip_sin_to_cos, shift, UNET_MAX_PERIOD,
+                                        &ids_sin, err));
+    SDXL_TRY(tensor_reshape(&ids_sin, &ids_sin, 2, (int64_t[]){b, UNET_TIME_IDS * d}, err));
+    SDXL_TRY(tensor_alloc(&cond, a, type, 2,
+                          (int64_t[]){b, cfg->projection_class_embeddings_input_dim}, err));
+    SDXL_TRY(backend_concat_channels(be, pooled, &ids_sin, &cond, err));
+    SDXL_TRY(tensor_alloc(&cond_hidden, a, type, 2, (int64_t[]){b, temb}, err));
+    SDXL_TRY(backend_linear(be, &cond, &u->add_1_w, &u->add_1_b, BACKEND_ACT_SILU, &cond_hidden,
+                            err));
+    SDXL_TRY(backend_linear(be, &cond_hidden, &u->add_2_w, &u->add_2_b, BACKEND_ACT_NONE, emb,
+                            err));
+    SDXL_TRY(tensor_reshape(&t_emb, &t_emb, 1, &temb, err)); // [temb], added to every row
     return backend_add(be, emb, &t_emb, emb, err);
 }
 
@@ -121,28 +118,28 @@ static sdxl_status down_block(const unet *u, int i, backend *be, arena *a, const
     for (int j = 0; j < blk->n_layers; j++) {
         const tensor *h = &s->t[s->n - 1];
         tensor out;
-        TRY(tensor_alloc(&out, a, type, 4, (int64_t[]){h->shape[0], h->shape[1], h->shape[2], c},
-                         err));
+        SDXL_TRY(tensor_alloc(&out, a, type, 4,
+                              (int64_t[]){h->shape[0], h->shape[1], h->shape[2], c}, err));
         if (blk->attentions) {
             arena_mark mark = arena_get_mark(a);
             tensor r;
-            TRY(tensor_alloc_like(&r, a, &out, err));
-            TRY(resnet_forward(&blk->resnets[j], be, a, h, emb, &r, err));
-            TRY(transformer_forward(&blk->attentions[j], be, a, &r, text, &out, err));
+            SDXL_TRY(tensor_alloc_like(&r, a, &out, err));
+            SDXL_TRY(resnet_forward(&blk->resnets[j], be, a, h, emb, &r, err));
+            SDXL_TRY(transformer_forward(&blk->attentions[j], be, a, &r, text, &out, err));
             arena_reset_to(a, mark);
         } else {
-            TRY(resnet_forward(&blk->resnets[j], be, a, h, emb, &out, err));
+            SDXL_TRY(resnet_forward(&blk->resnets[j], be, a, h, emb, &out, err));
         }
         s->t[s->n++] = out;
     }
     if (blk->resample) {
         const tensor *h = &s->t[s->n - 1];
         tensor out;
-        TRY(tensor_alloc(&out, a, type, 4,
-                         (int64_t[]){h->shape[0], (h->shape[1] - 1) / 2 + 1,
-                                     (h->shape[2] - 1) / 2 + 1, c},
-                         err));
-        TRY(backend_conv2d(be, h, &blk->resample_w, &blk->resample_b, &conv_down, &out, err));
+        SDXL_TRY(tensor_alloc(&out, a, type, 4,
+                              (int64_t[]){h->shape[0], (h->shape[1] - 1) / 2 + 1,
+                                          (h->shape[2] - 1) / 2 + 1, c},
+                              err));
+        SDXL_TRY(backend_conv2d(be, h, &blk->resample_w, &blk->resample_b, &conv_down, &out, err));
         s->t[s->n++] = out;
     }
     return SDXL_OK;
@@ -153,10 +150,10 @@ static sdxl_status mid_block(const unet *u, backend *be, arena *a, const tensor 
                              const tensor *emb, const tensor *text, tensor *out, sdxl_error *err)
 {
     tensor r, t;
-    TRY(tensor_alloc_like(&r, a, h, err));
-    TRY(tensor_alloc_like(&t, a, h, err));
-    TRY(resnet_forward(&u->mid_resnets[0], be, a, h, emb, &r, err));
-    TRY(transformer_forward(&u->mid_attention, be, a, &r, text, &t, err));
+    SDXL_TRY(tensor_alloc_like(&r, a, h, err));
+    SDXL_TRY(tensor_alloc_like(&t, a, h, err));
+    SDXL_TRY(resnet_forward(&u->mid_resnets[0], be, a, h, emb, &r, err));
+    SDXL_TRY(transformer_forward(&u->mid_attention, be, a, &r, text, &t, err));
     return resnet_forward(&u->mid_resnets[1], be, a, &t, emb, out, err);
 }
 
@@ -173,28 +170,29 @@ static sdxl_status up_block(const unet *u, int i, backend *be, arena *a, const t
         const tensor *skip = &s->t[--s->n];
         int64_t hh = h->shape[1], ww = h->shape[2];
         tensor out;
-        TRY(pingpong_take(pp, b, hh, ww, c, &out, err));
+        SDXL_TRY(pingpong_take(pp, b, hh, ww, c, &out, err));
         arena_mark mark = arena_get_mark(a);
         tensor cat;
-        TRY(tensor_alloc(&cat, a, type, 4, (int64_t[]){b, hh, ww, h->shape[3] + skip->shape[3]},
-                         err));
-        TRY(backend_concat_channels(be, h, skip, &cat, err));
-        TRY(resnet_forward(&blk->resnets[j], be, a, &cat, emb, &out, err));
+        SDXL_TRY(tensor_alloc(&cat, a, type, 4,
+                              (int64_t[]){b, hh, ww, h->shape[3] + skip->shape[3]}, err));
+        SDXL_TRY(backend_concat_channels(be, h, skip, &cat, err));
+        SDXL_TRY(resnet_forward(&blk->resnets[j], be, a, &cat, emb, &out, err));
         arena_reset_to(a, mark);
         *h = out;
         if (blk->attentions) {
-            TRY(pingpong_take(pp, b, hh, ww, c, &out, err));
-            TRY(transformer_forward(&blk->attentions[j], be, a, h, text, &out, err));
+            SDXL_TRY(pingpong_take(pp, b, hh, ww, c, &out, err));
+            SDXL_TRY(transformer_forward(&blk->attentions[j], be, a, h, text, &out, err));
             *h = out;
         }
     }
     if (blk->resample) {
         const tensor *next_skip = &s->t[s->n - 1];
         tensor up, out;
-        TRY(pingpong_take(pp, b, next_skip->shape[1], next_skip->shape[2], c, &up, err));
-        TRY(unet_upsample_nearest(be, a, h, &up, err));
-        TRY(pingpong_take(pp, b, next_skip->shape[1], next_skip->shape[2], c, &out, err));
-        TRY(backend_conv2d(be, &up, &blk->resample_w, &blk->resample_b, &conv_same, &out, err));
+        SDXL_TRY(pingpong_take(pp, b, next_skip->shape[1], next_skip->shape[2], c, &up, err));
+        SDXL_TRY(unet_upsample_nearest(be, a, h, &up, err));
+        SDXL_TRY(pingpong_take(pp, b, next_skip->shape[1], next_skip->shape[2], c, &out, err));
+        SDXL_TRY(backend_conv2d(be, &up, &blk->resample_w, &blk->resample_b, &conv_same, &out,
+                                err));
         *h = out;
     }
     return SDXL_OK;
@@ -226,37 +224,37 @@ static sdxl_status forward(const unet *u, backend *be, arena *a, const tensor *l
     level_sizes ls = sizes_of(cfg, latents->shape[1], latents->shape[2]);
 
     tensor emb; // [B, temb], used by every resnet
-    TRY(tensor_alloc(&emb, a, type, 2, (int64_t[]){b, cfg->time_embed_dim}, err));
+    SDXL_TRY(tensor_alloc(&emb, a, type, 2, (int64_t[]){b, cfg->time_embed_dim}, err));
     arena_mark mark = arena_get_mark(a);
-    TRY(time_embedding(u, be, a, timestep, pooled, time_ids, &emb, err));
+    SDXL_TRY(time_embedding(u, be, a, timestep, pooled, time_ids, &emb, err));
     arena_reset_to(a, mark);
 
     skip_stack s;
     s.n = 0;
-    TRY(tensor_alloc(&s.t[0], a, type, 4, (int64_t[]){b, ls.h[0], ls.w[0], c0}, err));
-    TRY(backend_conv2d(be, latents, &u->conv_in_w, &u->conv_in_b, &conv_same, &s.t[0], err));
+    SDXL_TRY(tensor_alloc(&s.t[0], a, type, 4, (int64_t[]){b, ls.h[0], ls.w[0], c0}, err));
+    SDXL_TRY(backend_conv2d(be, latents, &u->conv_in_w, &u->conv_in_b, &conv_same, &s.t[0], err));
     s.n = 1;
     for (int i = 0; i < n; i++)
-        TRY(down_block(u, i, be, a, &emb, text, &s, err));
+        SDXL_TRY(down_block(u, i, be, a, &emb, text, &s, err));
 
     pingpong pp = {.next = 0};
     int64_t most = up_path_numel(cfg, &ls, b);
-    TRY(tensor_alloc(&pp.buf[0], a, type, 1, &most, err));
-    TRY(tensor_alloc(&pp.buf[1], a, type, 1, &most, err));
+    SDXL_TRY(tensor_alloc(&pp.buf[0], a, type, 1, &most, err));
+    SDXL_TRY(tensor_alloc(&pp.buf[1], a, type, 1, &most, err));
     mark = arena_get_mark(a);
 
     tensor h;
-    TRY(pingpong_take(&pp, b, ls.h[n - 1], ls.w[n - 1], cfg->block_out_channels[n - 1], &h,
-                      err));
-    TRY(mid_block(u, be, a, &s.t[s.n - 1], &emb, text, &h, err));
+    SDXL_TRY(pingpong_take(&pp, b, ls.h[n - 1], ls.w[n - 1], cfg->block_out_channels[n - 1], &h,
+                           err));
+    SDXL_TRY(mid_block(u, be, a, &s.t[s.n - 1], &emb, text, &h, err));
     arena_reset_to(a, mark);
     for (int i = 0; i < n; i++)
-        TRY(up_block(u, i, be, a, &emb, text, &s, &pp, &h, err));
+        SDXL_TRY(up_block(u, i, be, a, &emb, text, &s, &pp, &h, err));
 
     tensor act; // [B, h, w, c0]: SiLU(conv_norm_out(h))
-    TRY(tensor_alloc_like(&act, a, &h, err));
-    TRY(backend_group_norm(be, &h, cfg->norm_num_groups, cfg->norm_eps, &u->norm_out_w,
-                           &u->norm_out_b, true, &act, err));
+    SDXL_TRY(tensor_alloc_like(&act, a, &h, err));
+    SDXL_TRY(backend_group_norm(be, &h, cfg->norm_num_groups, cfg->norm_eps, &u->norm_out_w,
+                                &u->norm_out_b, true, &act, err));
     return backend_conv2d(be, &act, &u->conv_out_w, &u->conv_out_b, &conv_same, out, err);
 }
 
@@ -301,7 +299,7 @@ sdxl_status unet_forward(const unet *u, backend *be, arena *a, const tensor *lat
                          float timestep, const tensor *text, const tensor *pooled,
                          const tensor *time_ids, tensor *out, sdxl_error *err)
 {
-    TRY(check_inputs(u, latents, text, pooled, time_ids, out, err));
+    SDXL_TRY(check_inputs(u, latents, text, pooled, time_ids, out, err));
     arena_mark mark = arena_get_mark(a);
     sdxl_status st = forward(u, be, a, latents, timestep, text, pooled, time_ids, out, err);
     arena_reset_to(a, mark);
@@ -316,14 +314,14 @@ sdxl_status unet_plan(const unet *u, backend *be, int64_t batch, int64_t height,
     arena plan;
     arena_init_planning(&plan);
     tensor latents, text, pooled, time_ids, out;
-    TRY(tensor_alloc(&latents, &plan, type, 4, (int64_t[]){batch, height, width, cfg->in_channels},
-                     err));
-    TRY(tensor_alloc(&text, &plan, type, 3,
-                     (int64_t[]){batch, context_tokens, cfg->cross_attention_dim}, err));
-    TRY(tensor_alloc(&pooled, &plan, type, 2, (int64_t[]){batch, u->pooled_dim}, err));
-    TRY(tensor_alloc(&time_ids, &plan, DTYPE_F32, 2, (int64_t[]){batch, UNET_TIME_IDS}, err));
-    TRY(tensor_alloc(&out, &plan, type, 4, (int64_t[]){batch, height, width, cfg->out_channels},
-                     err));
+    SDXL_TRY(tensor_alloc(&latents, &plan, type, 4,
+                          (int64_t[]){batch, height, width, cfg->in_channels}, err));
+    SDXL_TRY(tensor_alloc(&text, &plan, type, 3,
+                          (int64_t[]){batch, context_tokens, cfg->cross_attention_dim}, err));
+    SDXL_TRY(tensor_alloc(&pooled, &plan, type, 2, (int64_t[]){batch, u->pooled_dim}, err));
+    SDXL_TRY(tensor_alloc(&time_ids, &plan, DTYPE_F32, 2, (int64_t[]){batch, UNET_TIME_IDS}, err));
+    SDXL_TRY(tensor_alloc(&out, &plan, type, 4,
+                          (int64_t[]){batch, height, width, cfg->out_channels}, err));
     arena_mark inputs = arena_get_mark(&plan);
     sdxl_status st =
         unet_forward(u, be, &plan, &latents, 0.0f, &text, &pooled, &time_ids, &out, err);

@@ -67,58 +67,32 @@ static sdxl_status read_refusals(const json_doc *doc, sdxl_error *err)
     return st;
 }
 
-/* down_block_types or up_block_types: n names, each the plain or the cross-attention kind. */
-static sdxl_status read_block_types(const json_doc *doc, const char *key, int n,
-                                    const char *plain, const char *cross, bool *is_cross,
-                                    sdxl_error *err)
+_Static_assert(UNET_MAX_BLOCKS == CONFIG_MAX_BLOCKS, "block lists are read by config_check.c");
+
+/* The block types sdxld runs: the plain kind, then (position 1) the cross-attention kind. */
+static const char *const unet_down_types[] = {"DownBlock2D", "CrossAttnDownBlock2D", NULL};
+static const char *const unet_up_types[] = {"UpBlock2D", "CrossAttnUpBlock2D", NULL};
+
+static sdxl_status read_block_types(const json_doc *doc, unet_config *cfg, sdxl_error *err)
 {
-    const char *names[UNET_MAX_BLOCKS];
-    size_t count;
-    sdxl_status st =
-        json_get_string_list(doc, json_doc_root(doc), key, UNET_MAX_BLOCKS, names, &count, err);
-    if (st)
-        return st;
-    if ((int)count != n)
-        return error_set(err, SDXL_ERR_FORMAT,
-                         "%s: key \"%s\": %zu block types for %d entries of block_out_channels; "
-                         "give one per block",
-                         doc->name, key, count, n);
-    for (int i = 0; i < n; i++) {
-        if (strcmp(names[i], plain) && strcmp(names[i], cross))
-            return error_set(err, SDXL_ERR_UNSUPPORTED,
-                             "%s: key \"%s\": block %d is \"%s\"; sdxld supports \"%s\" and "
-                             "\"%s\"",
-                             doc->name, key, i, names[i], plain, cross);
-        is_cross[i] = strcmp(names[i], cross) == 0;
+    int down[UNET_MAX_BLOCKS], up[UNET_MAX_BLOCKS];
+    sdxl_status st = config_get_block_types(doc, "down_block_types", cfg->n_blocks,
+                                            unet_down_types, down, err);
+    if (!st)
+        st = config_get_block_types(doc, "up_block_types", cfg->n_blocks, unet_up_types, up, err);
+    for (int i = 0; !st && i < cfg->n_blocks; i++) {
+        cfg->down_cross_attn[i] = down[i] == 1;
+        cfg->up_cross_attn[i] = up[i] == 1;
     }
-    return SDXL_OK;
+    return st;
 }
 
 static sdxl_status read_blocks(const json_doc *doc, unet_config *cfg, sdxl_error *err)
 {
-    long long channels[UNET_MAX_BLOCKS];
-    size_t n;
-    sdxl_status st = json_get_int_list(doc, json_doc_root(doc), "block_out_channels",
-                                       UNET_MAX_BLOCKS, channels, &n, err);
-    if (st)
-        return st;
-    if (n == 0)
-        return error_set(err, SDXL_ERR_FORMAT, "%s: key \"block_out_channels\" is empty",
-                         doc->name);
-    cfg->n_blocks = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        if (channels[i] < 1 || channels[i] > CONFIG_MAX_SIZE)
-            return error_set(err, SDXL_ERR_FORMAT,
-                             "%s: key \"block_out_channels\": element %zu is %lld, out of range "
-                             "[1, %d]",
-                             doc->name, i, channels[i], CONFIG_MAX_SIZE);
-        cfg->block_out_channels[i] = (int)channels[i];
-    }
-    st = read_block_types(doc, "down_block_types", cfg->n_blocks, "DownBlock2D",
-                          "CrossAttnDownBlock2D", cfg->down_cross_attn, err);
+    sdxl_status st = config_get_block_channels(doc, cfg->block_out_channels, &cfg->n_blocks, err);
     if (!st)
-        st = read_block_types(doc, "up_block_types", cfg->n_blocks, "UpBlock2D",
-                              "CrossAttnUpBlock2D", cfg->up_cross_attn, err);
+        st = read_block_types(doc, cfg, err);
+    size_t n = (size_t)cfg->n_blocks;
     if (!st)
         st = config_get_int_per_block(doc, "layers_per_block", true, n, 1, 64,
                                       cfg->layers_per_block, err);
@@ -137,14 +111,10 @@ static sdxl_status check_divisibility(const json_doc *doc, const unet_config *cf
                                       sdxl_error *err)
 {
     int n = cfg->n_blocks;
-    for (int i = 0; i < n; i++) {
+    sdxl_status st = config_check_groups(doc, cfg->norm_num_groups, cfg->block_out_channels, n,
+                                         err);
+    for (int i = 0; !st && i < n; i++) {
         int c = cfg->block_out_channels[i];
-        if (c % cfg->norm_num_groups)
-            return error_set(err, SDXL_ERR_FORMAT,
-                             "%s: norm_num_groups %d does not divide block_out_channels[%d] = "
-                             "%d; group norms need a group count that divides every channel "
-                             "count",
-                             doc->name, cfg->norm_num_groups, i, c);
         bool attends = cfg->down_cross_attn[i] || cfg->up_cross_attn[n - 1 - i] || i == n - 1;
         if (attends && c % cfg->num_attention_heads[i])
             return error_set(err, SDXL_ERR_UNSUPPORTED,
@@ -152,7 +122,7 @@ static sdxl_status check_divisibility(const json_doc *doc, const unet_config *cf
                              "channels of that block; sdxld needs channels = heads x head size",
                              doc->name, i, cfg->num_attention_heads[i], c);
     }
-    return SDXL_OK;
+    return st;
 }
 
 static sdxl_status read_conditioning(const json_doc *doc, unet_config *cfg, sdxl_error *err)

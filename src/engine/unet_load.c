@@ -10,54 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
-#define PREFIX_MAX 256
-
-static sdxl_status load_vector(weights *w, int64_t n, tensor *t, sdxl_error *err,
-                               const char *name)
-{
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &n, t, err, "%s", name);
-}
-
-/* NAME.weight [out, in] and NAME.bias [out] of an nn.Linear. */
-static sdxl_status load_linear(weights *w, const char *name, int64_t out, int64_t in,
-                               tensor *weight, tensor *bias, sdxl_error *err)
-{
-    TRY(weights_load(w, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){out, in}, weight, err, "%s.weight",
-                     name));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &out, bias, err, "%s.bias", name);
-}
-
-/* NAME.weight [out, in, 3, 3] and NAME.bias [out] of a 3×3 nn.Conv2d. */
-static sdxl_status load_conv3(weights *w, const char *name, int64_t out, int64_t in,
-                              tensor *weight, tensor *bias, sdxl_error *err)
-{
-    TRY(weights_load(w, TENSOR_WEIGHT_CONV, 4, (int64_t[]){out, in, 3, 3}, weight, err,
-                     "%s.weight", name));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &out, bias, err, "%s.bias", name);
-}
-
-static sdxl_status prefix_format(char *p, const char *kind, int i, const char *part, int j,
-                                 sdxl_error *err)
-{
-    if (snprintf(p, PREFIX_MAX, "%s.%d.%s.%d", kind, i, part, j) >= PREFIX_MAX)
-        return error_set(err, SDXL_ERR_INTERNAL, "tensor name too long: %s.%d", kind, i);
-    return SDXL_OK;
-}
-
 /* The attentions and resnets of a block at `level`; resnet j takes resnet_in[j] channels. */
 static sdxl_status load_block(weights *w, const unet_config *cfg, const char *kind, int i,
                               int level, bool cross, int n_layers, const int *resnet_in,
                               unet_block *blk, sdxl_error *err)
 {
     int c = cfg->block_out_channels[level];
-    char p[PREFIX_MAX];
+    char p[WEIGHTS_PREFIX_MAX];
     blk->n_layers = n_layers;
     blk->resnets = calloc((size_t)n_layers, sizeof *blk->resnets);
     if (cross)
@@ -65,15 +24,16 @@ static sdxl_status load_block(weights *w, const unet_config *cfg, const char *ki
     if (!blk->resnets || (cross && !blk->attentions))
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "%s.%d: out of memory", kind, i);
     for (int j = 0; cross && j < n_layers; j++) {
-        TRY(prefix_format(p, kind, i, "attentions", j, err));
-        TRY(transformer_load(w, p, c, cfg->num_attention_heads[level],
-                             cfg->transformer_layers_per_block[level], cfg->cross_attention_dim,
-                             cfg->norm_num_groups, &blk->attentions[j], err));
+        SDXL_TRY(weights_prefix(p, sizeof p, err, "%s.%d.attentions.%d", kind, i, j));
+        SDXL_TRY(transformer_load(w, p, c, cfg->num_attention_heads[level],
+                                  cfg->transformer_layers_per_block[level],
+                                  cfg->cross_attention_dim, cfg->norm_num_groups,
+                                  &blk->attentions[j], err));
     }
     for (int j = 0; j < n_layers; j++) {
-        TRY(prefix_format(p, kind, i, "resnets", j, err));
-        TRY(resnet_load(w, p, resnet_in[j], c, cfg->time_embed_dim, cfg->norm_num_groups,
-                        cfg->norm_eps, 1.0f, &blk->resnets[j], err));
+        SDXL_TRY(weights_prefix(p, sizeof p, err, "%s.%d.resnets.%d", kind, i, j));
+        SDXL_TRY(resnet_load(w, p, resnet_in[j], c, cfg->time_embed_dim, cfg->norm_num_groups,
+                             cfg->norm_eps, 1.0f, &blk->resnets[j], err));
     }
     return SDXL_OK;
 }
@@ -81,11 +41,9 @@ static sdxl_status load_block(weights *w, const unet_config *cfg, const char *ki
 static sdxl_status load_resample(weights *w, const char *kind, int i, const char *which, int c,
                                  unet_block *blk, sdxl_error *err)
 {
-    char p[PREFIX_MAX];
-    if (snprintf(p, sizeof p, "%s.%d.%s.0.conv", kind, i, which) >= (int)sizeof p)
-        return error_set(err, SDXL_ERR_INTERNAL, "tensor name too long: %s.%d", kind, i);
     blk->resample = true;
-    return load_conv3(w, p, c, c, &blk->resample_w, &blk->resample_b, err);
+    return weights_load_conv(w, c, c, 3, &blk->resample_w, &blk->resample_b, err, "%s.%d.%s.0.conv",
+                             kind, i, which);
 }
 
 /* Down block i: the first resnet takes the previous level's channels. */
@@ -96,7 +54,8 @@ static sdxl_status load_down(weights *w, const unet_config *cfg, int i, unet_blo
     int in[UNET_MAX_LAYERS];
     for (int j = 0; j < layers; j++)
         in[j] = j == 0 ? cfg->block_out_channels[i > 0 ? i - 1 : 0] : c;
-    TRY(load_block(w, cfg, "down_blocks", i, i, cfg->down_cross_attn[i], layers, in, blk, err));
+    SDXL_TRY(load_block(w, cfg, "down_blocks", i, i, cfg->down_cross_attn[i], layers, in, blk,
+                        err));
     return i < cfg->n_blocks - 1 ? load_resample(w, "down_blocks", i, "downsamplers", c, blk, err)
                                  : SDXL_OK;
 }
@@ -113,7 +72,8 @@ static sdxl_status load_up(weights *w, const unet_config *cfg, int i, unet_block
     int in[UNET_MAX_LAYERS + 1];
     for (int j = 0; j < layers; j++)
         in[j] = (j == 0 ? prev : c) + (j == layers - 1 ? skip_last : c);
-    TRY(load_block(w, cfg, "up_blocks", i, level, cfg->up_cross_attn[i], layers, in, blk, err));
+    SDXL_TRY(load_block(w, cfg, "up_blocks", i, level, cfg->up_cross_attn[i], layers, in, blk,
+                        err));
     return i < n - 1 ? load_resample(w, "up_blocks", i, "upsamplers", c, blk, err) : SDXL_OK;
 }
 
@@ -122,28 +82,32 @@ static sdxl_status load_all(weights *w, unet *u, sdxl_error *err)
     const unet_config *cfg = &u->cfg;
     int n = cfg->n_blocks, c0 = cfg->block_out_channels[0], c_last = cfg->block_out_channels[n - 1];
     int temb = cfg->time_embed_dim;
-    TRY(load_conv3(w, "conv_in", c0, cfg->in_channels, &u->conv_in_w, &u->conv_in_b, err));
-    TRY(load_linear(w, "time_embedding.linear_1", temb, c0, &u->time_1_w, &u->time_1_b, err));
-    TRY(load_linear(w, "time_embedding.linear_2", temb, temb, &u->time_2_w, &u->time_2_b, err));
-    TRY(load_linear(w, "add_embedding.linear_1", temb, cfg->projection_class_embeddings_input_dim,
-                    &u->add_1_w, &u->add_1_b, err));
-    TRY(load_linear(w, "add_embedding.linear_2", temb, temb, &u->add_2_w, &u->add_2_b, err));
+    SDXL_TRY(weights_load_conv(w, c0, cfg->in_channels, 3, &u->conv_in_w, &u->conv_in_b, err,
+                               "conv_in"));
+    SDXL_TRY(weights_load_linear(w, temb, c0, &u->time_1_w, &u->time_1_b, err,
+                                 "time_embedding.linear_1"));
+    SDXL_TRY(weights_load_linear(w, temb, temb, &u->time_2_w, &u->time_2_b, err,
+                                 "time_embedding.linear_2"));
+    SDXL_TRY(weights_load_linear(w, temb, cfg->projection_class_embeddings_input_dim, &u->add_1_w,
+                                 &u->add_1_b, err, "add_embedding.linear_1"));
+    SDXL_TRY(weights_load_linear(w, temb, temb, &u->add_2_w, &u->add_2_b, err,
+                                 "add_embedding.linear_2"));
     for (int i = 0; i < n; i++)
-        TRY(load_down(w, cfg, i, &u->down[i], err));
+        SDXL_TRY(load_down(w, cfg, i, &u->down[i], err));
     for (int i = 0; i < n; i++)
-        TRY(load_up(w, cfg, i, &u->up[i], err));
-    TRY(transformer_load(w, "mid_block.attentions.0", c_last, cfg->num_attention_heads[n - 1],
-                         cfg->transformer_layers_per_block[n - 1], cfg->cross_attention_dim,
-                         cfg->norm_num_groups, &u->mid_attention, err));
+        SDXL_TRY(load_up(w, cfg, i, &u->up[i], err));
+    SDXL_TRY(transformer_load(w, "mid_block.attentions.0", c_last, cfg->num_attention_heads[n - 1],
+                              cfg->transformer_layers_per_block[n - 1], cfg->cross_attention_dim,
+                              cfg->norm_num_groups, &u->mid_attention, err));
     for (int j = 0; j < 2; j++) {
-        char p[PREFIX_MAX];
-        snprintf(p, sizeof p, "mid_block.resnets.%d", j);
-        TRY(resnet_load(w, p, c_last, c_last, temb, cfg->norm_num_groups, cfg->norm_eps,
-                        cfg->mid_block_scale_factor, &u->mid_resnets[j], err));
+        char p[WEIGHTS_PREFIX_MAX];
+        SDXL_TRY(weights_prefix(p, sizeof p, err, "mid_block.resnets.%d", j));
+        SDXL_TRY(resnet_load(w, p, c_last, c_last, temb, cfg->norm_num_groups, cfg->norm_eps,
+                             cfg->mid_block_scale_factor, &u->mid_resnets[j], err));
     }
-    TRY(load_vector(w, c0, &u->norm_out_w, err, "conv_norm_out.weight"));
-    TRY(load_vector(w, c0, &u->norm_out_b, err, "conv_norm_out.bias"));
-    TRY(load_conv3(w, "conv_out", cfg->out_channels, c0, &u->conv_out_w, &u->conv_out_b, err));
+    SDXL_TRY(weights_load_norm(w, c0, &u->norm_out_w, &u->norm_out_b, err, "conv_norm_out"));
+    SDXL_TRY(weights_load_conv(w, cfg->out_channels, c0, 3, &u->conv_out_w, &u->conv_out_b, err,
+                               "conv_out"));
     return weights_finish(w, err);
 }
 

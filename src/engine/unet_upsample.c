@@ -6,13 +6,6 @@
 
 #include <math.h>
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
 /* Index table entries written per backend_tensor_write (a stack buffer: no allocation). */
 #define UPSAMPLE_CHUNK 1024
 
@@ -47,18 +40,18 @@ static sdxl_status gather(backend *be, arena *a, const tensor *x, const tensor *
                          "smaller batch or image",
                          (long long)rows_in);
     tensor ids, table, rows;
-    TRY(tensor_alloc(&ids, a, DTYPE_I32, 1, &rows_out, err));
+    SDXL_TRY(tensor_alloc(&ids, a, DTYPE_I32, 1, &rows_out, err));
     int32_t chunk[UPSAMPLE_CHUNK];
     for (int64_t first = 0; first < rows_out; first += UPSAMPLE_CHUNK) {
         int64_t count = rows_out - first < UPSAMPLE_CHUNK ? rows_out - first : UPSAMPLE_CHUNK;
         for (int64_t k = 0; k < count; k++)
             chunk[k] = source_row(x, y, first + k);
         tensor part;
-        TRY(tensor_view_outer(&part, &ids, first, count, err));
-        TRY(backend_tensor_write(be, &part, DTYPE_I32, chunk, (size_t)count, err));
+        SDXL_TRY(tensor_view_outer(&part, &ids, first, count, err));
+        SDXL_TRY(backend_tensor_write(be, &part, DTYPE_I32, chunk, (size_t)count, err));
     }
-    TRY(tensor_reshape(&table, x, 2, (int64_t[]){rows_in, c}, err));
-    TRY(tensor_reshape(&rows, y, 2, (int64_t[]){rows_out, c}, err));
+    SDXL_TRY(tensor_reshape(&table, x, 2, (int64_t[]){rows_in, c}, err));
+    SDXL_TRY(tensor_reshape(&rows, y, 2, (int64_t[]){rows_out, c}, err));
     return backend_gather_rows(be, &table, &ids, &rows, err);
 }
 

@@ -8,34 +8,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
 /* DiagonalGaussianDistribution's clamp of the log-variance. */
 #define VAE_LOGVAR_MIN -30.0f
 #define VAE_LOGVAR_MAX 20.0f
 
 static const conv2d_params pointwise = {1, 0, 0, 0, 0};
 
-static sdxl_status load_pointwise(weights *w, const char *name, int64_t c, tensor *weight,
-                                  tensor *bias, sdxl_error *err)
-{
-    TRY(weights_load(w, TENSOR_WEIGHT_CONV, 4, (int64_t[]){c, c, 1, 1}, weight, err, "%s.weight",
-                     name));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, bias, err, "%s.bias", name);
-}
-
 static sdxl_status load_weights(vae *v, weights *w, sdxl_error *err)
 {
     int64_t latent = v->cfg.latent_channels;
-    TRY(vae_encoder_load(w, &v->cfg, &v->encoder, err));
-    TRY(vae_decoder_load(w, &v->cfg, &v->decoder, err));
-    TRY(load_pointwise(w, "quant_conv", 2 * latent, &v->quant_w, &v->quant_b, err));
-    TRY(load_pointwise(w, "post_quant_conv", latent, &v->post_quant_w, &v->post_quant_b, err));
+    SDXL_TRY(vae_encoder_load(w, &v->cfg, &v->encoder, err));
+    SDXL_TRY(vae_decoder_load(w, &v->cfg, &v->decoder, err));
+    SDXL_TRY(weights_load_conv(w, 2 * latent, 2 * latent, 1, &v->quant_w, &v->quant_b, err,
+                               "quant_conv"));
+    SDXL_TRY(weights_load_conv(w, latent, latent, 1, &v->post_quant_w, &v->post_quant_b, err,
+                               "post_quant_conv"));
     return weights_finish(w, err);
 }
 
@@ -74,8 +61,8 @@ void vae_free(vae *v)
 {
     if (!v)
         return;
-    vae_encoder_free(v->be, &v->encoder);
-    vae_decoder_free(v->be, &v->decoder);
+    vae_half_free(v->be, &v->encoder);
+    vae_half_free(v->be, &v->decoder);
     backend_weight_free(v->be, &v->quant_w);
     backend_weight_free(v->be, &v->quant_b);
     backend_weight_free(v->be, &v->post_quant_w);
@@ -137,7 +124,7 @@ static sdxl_status encode_moments(void *ctx, backend *be, arena *a, const tensor
     tensor h;
     sdxl_status st = tensor_alloc_like(&h, a, y, err);
     if (st == SDXL_OK)
-        st = vae_encoder_forward(&v->encoder, be, a, x, &h, err);
+        st = vae_half_forward(&v->encoder, be, a, x, &h, err);
     if (st == SDXL_OK)
         st = backend_conv2d(be, &h, &v->quant_w, &v->quant_b, &pointwise, y, err);
     arena_reset_to(a, mark);
@@ -169,22 +156,22 @@ static sdxl_status encode(const vae *v, backend *be, arena *a, const vae_tiling 
                           const tensor *image, tensor *mean, tensor *logvar, sdxl_error *err)
 {
     tensor moments;
-    TRY(tensor_alloc(&moments, a, mean->type, 4,
-                     (int64_t[]){mean->shape[0], mean->shape[1], mean->shape[2],
-                                 2 * v->cfg.latent_channels},
-                     err));
+    SDXL_TRY(tensor_alloc(&moments, a, mean->type, 4,
+                          (int64_t[]){mean->shape[0], mean->shape[1], mean->shape[2],
+                                      2 * v->cfg.latent_channels},
+                          err));
     vae_tile_geometry g;
     bool tiled = false;
     if (tiling && tiling->enabled) {
-        TRY(vae_tiling_geometry(tiling, vae_scale(v), false, &g, err));
+        SDXL_TRY(vae_tiling_geometry(tiling, vae_scale(v), false, &g, err));
         tiled = vae_tiling_applies(&g, image->shape[1], image->shape[2]);
     }
     if (tiled)
-        TRY(vae_tiled_run(&g, be, a, image, &moments, encode_moments, (void *)v, err));
+        SDXL_TRY(vae_tiled_run(&g, be, a, image, &moments, encode_moments, (void *)v, err));
     else
-        TRY(encode_moments((void *)v, be, a, image, &moments, err));
-    TRY(backend_slice_channels(be, &moments, 0, mean, err));
-    TRY(backend_slice_channels(be, &moments, v->cfg.latent_channels, logvar, err));
+        SDXL_TRY(encode_moments((void *)v, be, a, image, &moments, err));
+    SDXL_TRY(backend_slice_channels(be, &moments, 0, mean, err));
+    SDXL_TRY(backend_slice_channels(be, &moments, v->cfg.latent_channels, logvar, err));
     return clamp_logvar(be, logvar, err);
 }
 
@@ -199,7 +186,7 @@ sdxl_status vae_encode(const vae *v, backend *be, arena *a, const vae_tiling *ti
                          "vae encode: image %s must be [B, H, W, %d]",
                          tensor_shape_str(image, s, sizeof s), v->cfg.in_channels);
     }
-    TRY(check_image_size(v, n, h, w, err));
+    SDXL_TRY(check_image_size(v, n, h, w, err));
     int64_t lc = v->cfg.latent_channels;
     if (!is_shape(mean, n, h / f, w / f, lc) || !is_shape(logvar, n, h / f, w / f, lc)) {
         char ms[96], ls[96];
@@ -265,7 +252,7 @@ static sdxl_status decode_latents(void *ctx, backend *be, arena *a, const tensor
     if (st == SDXL_OK)
         st = backend_conv2d(be, z, &v->post_quant_w, &v->post_quant_b, &pointwise, &q, err);
     if (st == SDXL_OK)
-        st = vae_decoder_forward(&v->decoder, be, a, &q, y, err);
+        st = vae_half_forward(&v->decoder, be, a, &q, y, err);
     arena_reset_to(a, mark);
     return st;
 }
@@ -286,7 +273,7 @@ sdxl_status vae_decode(const vae *v, backend *be, arena *a, const vae_tiling *ti
     }
     if (tiling && tiling->enabled) {
         vae_tile_geometry g;
-        TRY(vae_tiling_geometry(tiling, f, true, &g, err));
+        SDXL_TRY(vae_tiling_geometry(tiling, f, true, &g, err));
         if (vae_tiling_applies(&g, h, w))
             return vae_tiled_run(&g, be, a, latents, image, decode_latents, (void *)v, err);
     }
@@ -303,7 +290,7 @@ static sdxl_status plan(const vae *v, backend *be, const vae_tiling *tiling, boo
     int64_t lc = v->cfg.latent_channels;
     dtype type = backend_compute_type(be);
     if (!decode)
-        TRY(check_image_size(v, batch, height, width, err));
+        SDXL_TRY(check_image_size(v, batch, height, width, err));
     arena p;
     arena_init_planning(&p);
     tensor in, out, logvar;

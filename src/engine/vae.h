@@ -48,8 +48,8 @@
 
 typedef struct vae {
     vae_config cfg;
-    vae_encoder encoder;
-    vae_decoder decoder;
+    vae_half encoder; /* vae_encoder_load */
+    vae_half decoder; /* vae_decoder_load */
     tensor quant_w, quant_b;           /* quant_conv: CONV [2 latent, 2 latent, 1, 1] */
     tensor post_quant_w, post_quant_b; /* post_quant_conv: CONV [latent, latent, 1, 1] */
     backend *be;                       /* the backend the weights live on */

@@ -3,34 +3,10 @@
  */
 #include "engine/vae_config.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include "base/json.h"
 #include "engine/config_check.h"
 
-/* down_block_types or up_block_types: n copies of the one supported type. */
-static sdxl_status read_block_types(const json_doc *doc, const char *key, int n,
-                                    const char *supported, sdxl_error *err)
-{
-    const char *names[VAE_MAX_BLOCKS];
-    size_t count;
-    sdxl_status st =
-        json_get_string_list(doc, json_doc_root(doc), key, VAE_MAX_BLOCKS, names, &count, err);
-    if (st)
-        return st;
-    if ((int)count != n)
-        return error_set(err, SDXL_ERR_FORMAT,
-                         "%s: key \"%s\": %zu block types for %d entries of block_out_channels; "
-                         "give one per block",
-                         doc->name, key, count, n);
-    for (int i = 0; i < n; i++)
-        if (strcmp(names[i], supported))
-            return error_set(err, SDXL_ERR_UNSUPPORTED,
-                             "%s: key \"%s\": block %d is \"%s\"; sdxld supports \"%s\" only",
-                             doc->name, key, i, names[i], supported);
-    return SDXL_OK;
-}
+_Static_assert(VAE_MAX_BLOCKS == CONFIG_MAX_BLOCKS, "block lists are read by config_check.c");
 
 static sdxl_status read_refusals(const json_doc *doc, sdxl_error *err)
 {
@@ -57,22 +33,16 @@ static sdxl_status read_refusals(const json_doc *doc, sdxl_error *err)
 
 static sdxl_status read_config(const json_doc *doc, vae_config *cfg, sdxl_error *err)
 {
+    int kinds[VAE_MAX_BLOCKS];
     sdxl_status st = read_refusals(doc, err);
-    if (st)
-        return st;
-    const cJSON *root = json_doc_root(doc);
-    long long channels[VAE_MAX_BLOCKS];
-    size_t n;
-    st = json_get_int_list(doc, root, "block_out_channels", VAE_MAX_BLOCKS, channels, &n, err);
-    if (st)
-        return st;
-    if (n == 0)
-        return error_set(err, SDXL_ERR_FORMAT, "%s: key \"block_out_channels\" is empty",
-                         doc->name);
-    cfg->n_blocks = (int)n;
-    st = read_block_types(doc, "down_block_types", cfg->n_blocks, "DownEncoderBlock2D", err);
     if (!st)
-        st = read_block_types(doc, "up_block_types", cfg->n_blocks, "UpDecoderBlock2D", err);
+        st = config_get_block_channels(doc, cfg->block_out_channels, &cfg->n_blocks, err);
+    if (!st)
+        st = config_get_block_types(doc, "down_block_types", cfg->n_blocks,
+                                    (const char *const[]){"DownEncoderBlock2D", NULL}, kinds, err);
+    if (!st)
+        st = config_get_block_types(doc, "up_block_types", cfg->n_blocks,
+                                    (const char *const[]){"UpDecoderBlock2D", NULL}, kinds, err);
     if (!st)
         st = config_get_int_opt(doc, "in_channels", 3, 1, CONFIG_MAX_SIZE, &cfg->in_channels,
                                 err);
@@ -90,6 +60,7 @@ static sdxl_status read_config(const json_doc *doc, vae_config *cfg, sdxl_error 
     if (!st)
         st = config_get_int_opt(doc, "sample_size", 32, 0, CONFIG_MAX_SIZE, &cfg->sample_size,
                                 err);
+    const cJSON *root = json_doc_root(doc);
     double scaling_factor;
     if (!st)
         st = json_get_double_opt(doc, root, "scaling_factor", 0.18215, &scaling_factor, err);
@@ -101,21 +72,8 @@ static sdxl_status read_config(const json_doc *doc, vae_config *cfg, sdxl_error 
         return error_set(err, SDXL_ERR_FORMAT, "%s: key \"scaling_factor\": %g is not positive",
                          doc->name, scaling_factor);
     cfg->scaling_factor = (float)scaling_factor;
-    for (int i = 0; i < cfg->n_blocks; i++) {
-        if (channels[i] < 1 || channels[i] > CONFIG_MAX_SIZE)
-            return error_set(err, SDXL_ERR_FORMAT,
-                             "%s: key \"block_out_channels\": element %d is %lld, out of range "
-                             "[1, %d]",
-                             doc->name, i, channels[i], CONFIG_MAX_SIZE);
-        cfg->block_out_channels[i] = (int)channels[i];
-        if (cfg->block_out_channels[i] % cfg->norm_num_groups)
-            return error_set(err, SDXL_ERR_FORMAT,
-                             "%s: norm_num_groups %d does not divide block_out_channels[%d] = "
-                             "%d; group norms need a group count that divides every channel "
-                             "count",
-                             doc->name, cfg->norm_num_groups, i, cfg->block_out_channels[i]);
-    }
-    return SDXL_OK;
+    return config_check_groups(doc, cfg->norm_num_groups, cfg->block_out_channels, cfg->n_blocks,
+                               err);
 }
 
 static sdxl_status read_any(const json_doc *doc, void *cfg, sdxl_error *err)

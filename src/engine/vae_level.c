@@ -5,15 +5,7 @@
  */
 #include "engine/vae_level.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
 
 /* Downsample2D with padding 0 pads (left 0, right 1, top 0, bottom 1) itself, then convolves
  * with stride 2 and no padding. */
@@ -31,23 +23,18 @@ sdxl_status vae_level_load(weights *w, const char *prefix, vae_level_kind kind, 
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "%s: out of memory for %d resnets", prefix,
                          n_resnets);
     lvl->n_resnets = n_resnets;
-    char p[256];
+    char p[WEIGHTS_PREFIX_MAX];
     for (int j = 0; j < n_resnets; j++) {
-        if (snprintf(p, sizeof p, "%s.resnets.%d", prefix, j) >= (int)sizeof p)
-            return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "tensor prefix too long: %s",
-                             prefix);
-        TRY(resnet_load(w, p, j == 0 ? in_channels : out_channels, out_channels, 0, groups, eps,
-                        1.0f, &lvl->resnets[j], err));
+        SDXL_TRY(weights_prefix(p, sizeof p, err, "%s.resnets.%d", prefix, j));
+        SDXL_TRY(resnet_load(w, p, j == 0 ? in_channels : out_channels, out_channels, 0, groups,
+                             eps, 1.0f, &lvl->resnets[j], err));
     }
     lvl->resample = resample;
     if (!resample)
         return SDXL_OK;
-    const char *sampler = kind == VAE_LEVEL_DOWN ? "downsamplers" : "upsamplers";
-    int64_t c = out_channels;
-    TRY(weights_load(w, TENSOR_WEIGHT_CONV, 4, (int64_t[]){c, c, 3, 3}, &lvl->resample_w, err,
-                     "%s.%s.0.conv.weight", prefix, sampler));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, &lvl->resample_b, err,
-                        "%s.%s.0.conv.bias", prefix, sampler);
+    return weights_load_conv(w, out_channels, out_channels, 3, &lvl->resample_w, &lvl->resample_b,
+                             err, "%s.%s.0.conv", prefix,
+                             kind == VAE_LEVEL_DOWN ? "downsamplers" : "upsamplers");
 }
 
 void vae_level_free(backend *be, vae_level *lvl)
@@ -86,16 +73,17 @@ static sdxl_status resample_forward(const vae_level *lvl, backend *be, vae_chain
     int64_t shape[4] = {x->shape[0], vae_level_out_side(lvl, x->shape[1]),
                         vae_level_out_side(lvl, x->shape[2]), x->shape[3]};
     tensor y;
-    TRY(vae_chain_target(chain, shape, &y, err));
+    SDXL_TRY(vae_chain_target(chain, shape, &y, err));
     if (lvl->kind == VAE_LEVEL_DOWN) {
-        TRY(backend_conv2d(be, x, &lvl->resample_w, &lvl->resample_b, &down_conv, &y, err));
+        SDXL_TRY(backend_conv2d(be, x, &lvl->resample_w, &lvl->resample_b, &down_conv, &y, err));
         vae_chain_advance(chain, &y);
         return SDXL_OK;
     }
-    TRY(backend_upsample_nearest2x(be, x, &y, err));
+    SDXL_TRY(backend_upsample_nearest2x(be, x, &y, err));
     vae_chain_advance(chain, &y);
-    TRY(vae_chain_target(chain, shape, &y, err));
-    TRY(backend_conv2d(be, &chain->x, &lvl->resample_w, &lvl->resample_b, &same_conv, &y, err));
+    SDXL_TRY(vae_chain_target(chain, shape, &y, err));
+    SDXL_TRY(backend_conv2d(be, &chain->x, &lvl->resample_w, &lvl->resample_b, &same_conv, &y,
+                            err));
     vae_chain_advance(chain, &y);
     return SDXL_OK;
 }
@@ -107,8 +95,8 @@ sdxl_status vae_level_forward(const vae_level *lvl, backend *be, arena *a, vae_c
         const tensor *x = &chain->x;
         int64_t shape[4] = {x->shape[0], x->shape[1], x->shape[2], lvl->out_channels};
         tensor y;
-        TRY(vae_chain_target(chain, shape, &y, err));
-        TRY(resnet_forward(&lvl->resnets[j], be, a, x, NULL, &y, err));
+        SDXL_TRY(vae_chain_target(chain, shape, &y, err));
+        SDXL_TRY(resnet_forward(&lvl->resnets[j], be, a, x, NULL, &y, err));
         vae_chain_advance(chain, &y);
     }
     return lvl->resample ? resample_forward(lvl, be, chain, err) : SDXL_OK;

@@ -5,23 +5,6 @@
  */
 #include "engine/vae_mid_block.h"
 
-#include <stdio.h>
-
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
-static sdxl_status load_linear(weights *w, const char *prefix, const char *name, int64_t c,
-                               tensor *weight, tensor *bias, sdxl_error *err)
-{
-    TRY(weights_load(w, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){c, c}, weight, err, "%s.%s.weight",
-                     prefix, name));
-    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, bias, err, "%s.%s.bias", prefix, name);
-}
-
 static sdxl_status attention_load(weights *w, const char *prefix, int channels, int groups,
                                   float eps, vae_attention *at, sdxl_error *err)
 {
@@ -29,28 +12,22 @@ static sdxl_status attention_load(weights *w, const char *prefix, int channels, 
     at->channels = channels;
     at->groups = groups;
     at->eps = eps;
-    TRY(weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, &at->norm_w, err, "%s.group_norm.weight",
-                     prefix));
-    TRY(weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &c, &at->norm_b, err, "%s.group_norm.bias",
-                     prefix));
-    TRY(load_linear(w, prefix, "to_q", c, &at->q_w, &at->q_b, err));
-    TRY(load_linear(w, prefix, "to_k", c, &at->k_w, &at->k_b, err));
-    TRY(load_linear(w, prefix, "to_v", c, &at->v_w, &at->v_b, err));
-    return load_linear(w, prefix, "to_out.0", c, &at->out_w, &at->out_b, err);
+    SDXL_TRY(weights_load_norm(w, c, &at->norm_w, &at->norm_b, err, "%s.group_norm", prefix));
+    SDXL_TRY(weights_load_linear(w, c, c, &at->q_w, &at->q_b, err, "%s.to_q", prefix));
+    SDXL_TRY(weights_load_linear(w, c, c, &at->k_w, &at->k_b, err, "%s.to_k", prefix));
+    SDXL_TRY(weights_load_linear(w, c, c, &at->v_w, &at->v_b, err, "%s.to_v", prefix));
+    return weights_load_linear(w, c, c, &at->out_w, &at->out_b, err, "%s.to_out.0", prefix);
 }
 
 sdxl_status vae_mid_block_load(weights *w, const char *prefix, int channels, int groups,
                                float eps, vae_mid_block *m, sdxl_error *err)
 {
-    char p[256];
+    char p[WEIGHTS_PREFIX_MAX];
     for (int i = 0; i < 2; i++) {
-        if (snprintf(p, sizeof p, "%s.resnets.%d", prefix, i) >= (int)sizeof p)
-            return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "tensor prefix too long: %s",
-                             prefix);
-        TRY(resnet_load(w, p, channels, channels, 0, groups, eps, 1.0f, &m->resnets[i], err));
+        SDXL_TRY(weights_prefix(p, sizeof p, err, "%s.resnets.%d", prefix, i));
+        SDXL_TRY(resnet_load(w, p, channels, channels, 0, groups, eps, 1.0f, &m->resnets[i], err));
     }
-    if (snprintf(p, sizeof p, "%s.attentions.0", prefix) >= (int)sizeof p)
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "tensor prefix too long: %s", prefix);
+    SDXL_TRY(weights_prefix(p, sizeof p, err, "%s.attentions.0", prefix));
     return attention_load(w, p, channels, groups, eps, &m->attention, err);
 }
 
@@ -72,22 +49,22 @@ static sdxl_status attention_forward(const vae_attention *at, backend *be, arena
     int64_t n = x->shape[0], t = x->shape[1] * x->shape[2], c = x->shape[3];
     const int64_t rows_shape[3] = {n, t, c};
     tensor q, k, v, att, normed, rows_y;
-    TRY(tensor_alloc(&q, a, x->type, 3, rows_shape, err)); // [N, H*W, C] each
-    TRY(tensor_alloc(&k, a, x->type, 3, rows_shape, err));
-    TRY(tensor_alloc(&v, a, x->type, 3, rows_shape, err));
+    SDXL_TRY(tensor_alloc(&q, a, x->type, 3, rows_shape, err)); // [N, H*W, C] each
+    SDXL_TRY(tensor_alloc(&k, a, x->type, 3, rows_shape, err));
+    SDXL_TRY(tensor_alloc(&v, a, x->type, 3, rows_shape, err));
     arena_mark above_qkv = arena_get_mark(a);
-    TRY(tensor_alloc_like(&normed, a, x, err)); // [N, H, W, C]
-    TRY(backend_group_norm(be, x, at->groups, at->eps, &at->norm_w, &at->norm_b, false, &normed,
-                           err));
-    TRY(tensor_reshape(&normed, &normed, 3, rows_shape, err));
-    TRY(backend_linear(be, &normed, &at->q_w, &at->q_b, BACKEND_ACT_NONE, &q, err));
-    TRY(backend_linear(be, &normed, &at->k_w, &at->k_b, BACKEND_ACT_NONE, &k, err));
-    TRY(backend_linear(be, &normed, &at->v_w, &at->v_b, BACKEND_ACT_NONE, &v, err));
+    SDXL_TRY(tensor_alloc_like(&normed, a, x, err)); // [N, H, W, C]
+    SDXL_TRY(backend_group_norm(be, x, at->groups, at->eps, &at->norm_w, &at->norm_b, false,
+                                &normed, err));
+    SDXL_TRY(tensor_reshape(&normed, &normed, 3, rows_shape, err));
+    SDXL_TRY(backend_linear(be, &normed, &at->q_w, &at->q_b, BACKEND_ACT_NONE, &q, err));
+    SDXL_TRY(backend_linear(be, &normed, &at->k_w, &at->k_b, BACKEND_ACT_NONE, &k, err));
+    SDXL_TRY(backend_linear(be, &normed, &at->v_w, &at->v_b, BACKEND_ACT_NONE, &v, err));
     arena_reset_to(a, above_qkv);
-    TRY(tensor_alloc(&att, a, x->type, 3, rows_shape, err));
-    TRY(backend_attention(be, &q, &k, &v, 1, false, &att, err));
-    TRY(tensor_reshape(&rows_y, y, 3, rows_shape, err));
-    TRY(backend_linear(be, &att, &at->out_w, &at->out_b, BACKEND_ACT_NONE, &rows_y, err));
+    SDXL_TRY(tensor_alloc(&att, a, x->type, 3, rows_shape, err));
+    SDXL_TRY(backend_attention(be, &q, &k, &v, 1, false, &att, err));
+    SDXL_TRY(tensor_reshape(&rows_y, y, 3, rows_shape, err));
+    SDXL_TRY(backend_linear(be, &att, &at->out_w, &at->out_b, BACKEND_ACT_NONE, &rows_y, err));
     return backend_add(be, y, x, y, err);
 }
 
@@ -95,14 +72,14 @@ static sdxl_status forward(const vae_mid_block *m, backend *be, arena *a, vae_ch
                            sdxl_error *err)
 {
     tensor y;
-    TRY(vae_chain_target(chain, chain->x.shape, &y, err));
-    TRY(resnet_forward(&m->resnets[0], be, a, &chain->x, NULL, &y, err));
+    SDXL_TRY(vae_chain_target(chain, chain->x.shape, &y, err));
+    SDXL_TRY(resnet_forward(&m->resnets[0], be, a, &chain->x, NULL, &y, err));
     vae_chain_advance(chain, &y);
-    TRY(vae_chain_target(chain, chain->x.shape, &y, err));
-    TRY(attention_forward(&m->attention, be, a, &chain->x, &y, err));
+    SDXL_TRY(vae_chain_target(chain, chain->x.shape, &y, err));
+    SDXL_TRY(attention_forward(&m->attention, be, a, &chain->x, &y, err));
     vae_chain_advance(chain, &y);
-    TRY(vae_chain_target(chain, chain->x.shape, &y, err));
-    TRY(resnet_forward(&m->resnets[1], be, a, &chain->x, NULL, &y, err));
+    SDXL_TRY(vae_chain_target(chain, chain->x.shape, &y, err));
+    SDXL_TRY(resnet_forward(&m->resnets[1], be, a, &chain->x, NULL, &y, err));
     vae_chain_advance(chain, &y);
     return SDXL_OK;
 }

@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
@@ -112,14 +105,14 @@ static sdxl_status run_tile_in_arena(tiler *t, int64_t top, int64_t left, host_t
     int64_t th = min64(g->tile, t->x->shape[1] - top), tw = min64(g->tile, t->x->shape[2] - left);
     int64_t oh = th * g->up / g->down, ow = tw * g->up / g->down;
     tensor in, o;
-    TRY(tensor_alloc(&in, t->a, t->x->type, 4, (int64_t[]){t->n, th, tw, t->cin}, err));
+    SDXL_TRY(tensor_alloc(&in, t->a, t->x->type, 4, (int64_t[]){t->n, th, tw, t->cin}, err));
     if (t->host) {
         cut_window(t, top, left, th, tw);
-        TRY(backend_tensor_write(t->be, &in, DTYPE_F32, t->tile_in, (size_t)tensor_numel(&in),
-                                 err));
+        SDXL_TRY(backend_tensor_write(t->be, &in, DTYPE_F32, t->tile_in, (size_t)tensor_numel(&in),
+                                      err));
     }
-    TRY(tensor_alloc(&o, t->a, t->y->type, 4, (int64_t[]){t->n, oh, ow, t->cout}, err));
-    TRY(t->fn(t->ctx, t->be, t->a, &in, &o, err));
+    SDXL_TRY(tensor_alloc(&o, t->a, t->y->type, 4, (int64_t[]){t->n, oh, ow, t->cout}, err));
+    SDXL_TRY(t->fn(t->ctx, t->be, t->a, &in, &o, err));
     out->h = oh;
     out->w = ow;
     if (!t->host)
@@ -194,11 +187,11 @@ static sdxl_status emit_band(tiler *t, int64_t out_top, int64_t kept_h, sdxl_err
             col += kept_w;
         }
         tensor image, rows;
-        TRY(tensor_view_outer(&image, t->y, img, 1, err));
-        TRY(tensor_reshape(&image, &image, 3, (int64_t[]){out_h, out_w, c}, err));
-        TRY(tensor_view_outer(&rows, &image, out_top, kept_h, err));
-        TRY(backend_tensor_write(t->be, &rows, DTYPE_F32, t->band, (size_t)(kept_h * out_w * c),
-                                 err));
+        SDXL_TRY(tensor_view_outer(&image, t->y, img, 1, err));
+        SDXL_TRY(tensor_reshape(&image, &image, 3, (int64_t[]){out_h, out_w, c}, err));
+        SDXL_TRY(tensor_view_outer(&rows, &image, out_top, kept_h, err));
+        SDXL_TRY(backend_tensor_write(t->be, &rows, DTYPE_F32, t->band,
+                                      (size_t)(kept_h * out_w * c), err));
     }
     return SDXL_OK;
 }
@@ -217,7 +210,7 @@ static sdxl_status run_rows(tiler *t, sdxl_error *err)
     int64_t h = t->x->shape[1], out_top = 0;
     for (int64_t top = 0, i = 0; top < h; top += g->step, i++) {
         for (int64_t j = 0; j < t->cols; j++)
-            TRY(run_tile(t, top, j * g->step, &t->row[j], err));
+            SDXL_TRY(run_tile(t, top, j * g->step, &t->row[j], err));
         if (!t->host)
             continue;
         for (int64_t j = 0; j < t->cols; j++) {
@@ -227,7 +220,7 @@ static sdxl_status run_rows(tiler *t, sdxl_error *err)
                 blend_h(&t->row[j - 1], &t->row[j], g->blend, t->n, t->cout);
         }
         int64_t kept_h = min64(g->row_limit, t->row[0].h);
-        TRY(emit_band(t, out_top, kept_h, err));
+        SDXL_TRY(emit_band(t, out_top, kept_h, err));
         out_top += kept_h;
         host_tile *done = t->above;
         free_row(done, t->cols);
@@ -284,7 +277,7 @@ static sdxl_status check_sizes(const vae_tile_geometry *g, const tensor *x, cons
 sdxl_status vae_tiled_run(const vae_tile_geometry *g, backend *be, arena *a, const tensor *x,
                           tensor *y, vae_tile_fn fn, void *ctx, sdxl_error *err)
 {
-    TRY(check_sizes(g, x, y, err));
+    SDXL_TRY(check_sizes(g, x, y, err));
     tiler t = {
         .g = g, .be = be, .a = a, .x = x, .y = y, .fn = fn, .ctx = ctx,
         .host = x->data != NULL && y->data != NULL,

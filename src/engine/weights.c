@@ -11,6 +11,34 @@
 #include <unistd.h>
 
 #define WEIGHTS_NAME_MAX 512
+/* A module's name leaves room for the ".weight" or ".bias" the layer helpers append. */
+#define WEIGHTS_MODULE_MAX (WEIGHTS_NAME_MAX - sizeof ".weight")
+
+static sdxl_status format_name(char *out, size_t size, sdxl_error *err, const char *fmt,
+                               va_list args) SDXL_PRINTF(4, 0);
+
+static sdxl_status format_name(char *out, size_t size, sdxl_error *err, const char *fmt,
+                               va_list args)
+{
+    int n = vsnprintf(out, size, fmt, args);
+    if (n < 0 || (size_t)n >= size)
+        return error_set(err, SDXL_ERR_INTERNAL, "tensor name longer than %zu bytes: %s...",
+                         size - 1, out);
+    return SDXL_OK;
+}
+
+/* In a function taking (..., const char *fmt, ...): declares char name[size] holding the
+ * formatted name, or returns the failure when it does not fit. */
+#define FORMAT_NAME_OR_RETURN(name, size, err, fmt)                                              \
+    char name[size];                                                                             \
+    do {                                                                                         \
+        va_list args_;                                                                           \
+        va_start(args_, fmt);                                                                    \
+        sdxl_status format_st_ = format_name(name, sizeof name, err, fmt, args_);                \
+        va_end(args_);                                                                           \
+        if (format_st_ != SDXL_OK)                                                               \
+            return format_st_;                                                                   \
+    } while (0)
 
 sdxl_status weights_find_file(const char *model_dir, const char *component, const char *base,
                               char *path, size_t path_size, sdxl_error *err)
@@ -88,12 +116,7 @@ static void release_file_pages(const st_tensor *t)
 sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *shape,
                          tensor *out, sdxl_error *err, const char *name_fmt, ...)
 {
-    char name[WEIGHTS_NAME_MAX];
-    va_list args;
-    va_start(args, name_fmt);
-    vsnprintf(name, sizeof name, name_fmt, args);
-    va_end(args);
-
+    FORMAT_NAME_OR_RETURN(name, WEIGHTS_NAME_MAX, err, name_fmt);
     const st_tensor *t = safetensors_find(&w->file, name);
     char want[96], have[96];
     if (!t)
@@ -123,14 +146,46 @@ sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *
     return SDXL_OK;
 }
 
-bool weights_has(const weights *w, const char *name_fmt, ...)
+sdxl_status weights_load_vector(weights *w, int64_t n, tensor *t, sdxl_error *err,
+                                const char *name_fmt, ...)
 {
-    char name[WEIGHTS_NAME_MAX];
+    FORMAT_NAME_OR_RETURN(name, WEIGHTS_NAME_MAX, err, name_fmt);
+    return weights_load(w, TENSOR_WEIGHT_VECTOR, 1, &n, t, err, "%s", name);
+}
+
+sdxl_status weights_load_linear(weights *w, int64_t out, int64_t in, tensor *weight,
+                                tensor *bias, sdxl_error *err, const char *name_fmt, ...)
+{
+    FORMAT_NAME_OR_RETURN(name, WEIGHTS_MODULE_MAX, err, name_fmt);
+    SDXL_TRY(weights_load(w, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){out, in}, weight, err,
+                          "%s.weight", name));
+    return bias ? weights_load_vector(w, out, bias, err, "%s.bias", name) : SDXL_OK;
+}
+
+sdxl_status weights_load_conv(weights *w, int64_t out, int64_t in, int64_t k, tensor *weight,
+                              tensor *bias, sdxl_error *err, const char *name_fmt, ...)
+{
+    FORMAT_NAME_OR_RETURN(name, WEIGHTS_MODULE_MAX, err, name_fmt);
+    SDXL_TRY(weights_load(w, TENSOR_WEIGHT_CONV, 4, (int64_t[]){out, in, k, k}, weight, err,
+                          "%s.weight", name));
+    return weights_load_vector(w, out, bias, err, "%s.bias", name);
+}
+
+sdxl_status weights_load_norm(weights *w, int64_t c, tensor *gamma, tensor *beta,
+                              sdxl_error *err, const char *name_fmt, ...)
+{
+    FORMAT_NAME_OR_RETURN(name, WEIGHTS_MODULE_MAX, err, name_fmt);
+    SDXL_TRY(weights_load_vector(w, c, gamma, err, "%s.weight", name));
+    return weights_load_vector(w, c, beta, err, "%s.bias", name);
+}
+
+sdxl_status weights_prefix(char *out, size_t size, sdxl_error *err, const char *fmt, ...)
+{
     va_list args;
-    va_start(args, name_fmt);
-    vsnprintf(name, sizeof name, name_fmt, args);
+    va_start(args, fmt);
+    sdxl_status st = format_name(out, size, err, fmt, args);
     va_end(args);
-    return safetensors_find(&w->file, name) != NULL;
+    return st;
 }
 
 sdxl_status weights_finish(const weights *w, sdxl_error *err)

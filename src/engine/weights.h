@@ -13,9 +13,8 @@
  * file; the backend converts to its compute type).
  *
  *     weights w;
- *     st = weights_open(&w, model_dir, "unet", "diffusion_pytorch_model", be, err);
- *     st = weights_load(&w, TENSOR_WEIGHT_CONV, 4, (int64_t[]){320, 4, 3, 3}, &unet->conv_in.w,
- *                       err, "conv_in.weight");
+ *     st = weights_open(&w, model_dir, "unet", "diffusion_pytorch_model", be, NULL, err);
+ *     st = weights_load_conv(&w, 320, 4, 3, &unet->conv_in_w, &unet->conv_in_b, err, "conv_in");
  *     ...
  *     st = weights_finish(&w, err);   // every tensor of the file was used
  *     weights_close(&w);              // the mapping goes; uploaded tensors stay
@@ -24,6 +23,7 @@
 #define SDXL_ENGINE_WEIGHTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
@@ -59,9 +59,30 @@ sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *
                          tensor *out, sdxl_error *err, const char *name_fmt, ...)
     SDXL_PRINTF(7, 8);
 
-/* True when the file has a tensor of that name (for optional tensors, e.g. a resnet's
- * conv_shortcut, when the config alone does not say). */
-bool weights_has(const weights *w, const char *name_fmt, ...) SDXL_PRINTF(2, 3);
+/* The layers every model is made of, by diffusers' names: NAME (printf-formatted) is the module,
+ * the helpers add ".weight" and ".bias" and upload the weight first, as state_dict() lists them.
+ * LINEAR, CONV and VECTOR are the tensor kinds given to weights_load. */
+
+/* NAME itself, VECTOR [n] (the helpers below load biases, γ and β with it). */
+sdxl_status weights_load_vector(weights *w, int64_t n, tensor *t, sdxl_error *err,
+                                const char *name_fmt, ...) SDXL_PRINTF(5, 6);
+/* nn.Linear: NAME.weight LINEAR [out, in] and, when bias is not NULL, NAME.bias VECTOR [out]. */
+sdxl_status weights_load_linear(weights *w, int64_t out, int64_t in, tensor *weight,
+                                tensor *bias, sdxl_error *err, const char *name_fmt, ...)
+    SDXL_PRINTF(7, 8);
+/* nn.Conv2d with a k×k kernel: NAME.weight CONV [out, in, k, k] and NAME.bias VECTOR [out]. */
+sdxl_status weights_load_conv(weights *w, int64_t out, int64_t in, int64_t k, tensor *weight,
+                              tensor *bias, sdxl_error *err, const char *name_fmt, ...)
+    SDXL_PRINTF(8, 9);
+/* nn.GroupNorm or nn.LayerNorm over c channels: NAME.weight (γ) and NAME.bias (β), VECTOR [c]. */
+sdxl_status weights_load_norm(weights *w, int64_t c, tensor *gamma, tensor *beta,
+                              sdxl_error *err, const char *name_fmt, ...) SDXL_PRINTF(6, 7);
+
+/* A block's name prefix ("down_blocks.1.resnets.0") into out[size] (WEIGHTS_PREFIX_MAX is room
+ * for any), for the loaders that take one; fails (SDXL_ERR_INTERNAL) when it does not fit. */
+#define WEIGHTS_PREFIX_MAX 256
+sdxl_status weights_prefix(char *out, size_t size, sdxl_error *err, const char *fmt, ...)
+    SDXL_PRINTF(4, 5);
 
 /* Fails naming the first tensor of the file that no weights_load asked for. */
 sdxl_status weights_finish(const weights *w, sdxl_error *err);

@@ -51,28 +51,18 @@ static unet *load_model(backend *be, const char *name)
     return u;
 }
 
-/* [n, c, h, w] <-> [n, h, w, c] */
-static float *nchw_to_nhwc(const float *x, const int64_t *d)
+/* [n, c, h, w] -> [n, h, w, c] when to_nhwc, else back; d is the NCHW shape. */
+static float *permute_channels(const float *x, const int64_t *d, bool to_nhwc)
 {
     int64_t n = d[0], c = d[1], h = d[2], w = d[3];
     float *y = malloc((size_t)(n * c * h * w) * sizeof *y);
     assert_non_null(y);
     for (int64_t i = 0; i < n; i++)
         for (int64_t k = 0; k < c; k++)
-            for (int64_t p = 0; p < h * w; p++)
-                y[(i * h * w + p) * c + k] = x[(i * c + k) * h * w + p];
-    return y;
-}
-
-static float *nhwc_to_nchw(const float *x, const int64_t *d)
-{
-    int64_t n = d[0], c = d[1], h = d[2], w = d[3];
-    float *y = malloc((size_t)(n * c * h * w) * sizeof *y);
-    assert_non_null(y);
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t k = 0; k < c; k++)
-            for (int64_t p = 0; p < h * w; p++)
-                y[(i * c + k) * h * w + p] = x[(i * h * w + p) * c + k];
+            for (int64_t p = 0; p < h * w; p++) {
+                int64_t nchw = (i * c + k) * h * w + p, nhwc = (i * h * w + p) * c + k;
+                y[to_nhwc ? nhwc : nchw] = x[to_nhwc ? nchw : nhwc];
+            }
     return y;
 }
 
@@ -101,7 +91,7 @@ static void case_read(golden *g, const char *c, unet_case *k)
     float *latents = get(g, c, "latents", &s);
     assert_int_equal(s.ndim, 4);
     memcpy(k->dims, s.dims, sizeof k->dims);
-    k->latents = nchw_to_nhwc(latents, k->dims);
+    k->latents = permute_channels(latents, k->dims, true);
     free(latents);
     float *t = get(g, c, "timestep", &s);
     k->timestep = t[0];
@@ -178,7 +168,7 @@ static void check_model(const char *model)
         case_read(&g, c, &k);
         float *got_nhwc = run_rows(u, be, &k, 0, k.dims[0]);
         int64_t out_dims[4] = {k.dims[0], u->cfg.out_channels, k.dims[2], k.dims[3]};
-        float *got = nhwc_to_nchw(got_nhwc, out_dims);
+        float *got = permute_channels(got_nhwc, out_dims, false);
         char label[128];
         snprintf(label, sizeof label, "%s %s", model, c);
         size_t n = (size_t)(out_dims[0] * out_dims[1] * out_dims[2] * out_dims[3]);

@@ -205,13 +205,6 @@ static sdxl_status check_memory(const char *op, const tensor *y, const tensor *c
             return st_;                                                                       \
     } while (0)
 
-#define TRY(expr)                                                                             \
-    do {                                                                                      \
-        sdxl_status st_ = (expr);                                                             \
-        if (st_)                                                                              \
-            return st_;                                                                       \
-    } while (0)
-
 /* ---- memory ---------------------------------------------------------------------------- */
 
 sdxl_status backend_buffer_alloc(backend *b, size_t bytes, void **out, sdxl_error *err)
@@ -258,7 +251,7 @@ sdxl_status backend_weight_upload(backend *b, tensor_kind kind, int ndim, const 
     t.kind = kind;
     t.ndim = ndim;
     t.type = b->params.compute_type;
-    TRY(b->ops->weight_upload(b, &t, src_type, src, err));
+    SDXL_TRY(b->ops->weight_upload(b, &t, src_type, src, err));
     *out = t;
     return SDXL_OK;
 }
@@ -293,7 +286,7 @@ static sdxl_status check_host_type(const char *op, const tensor *t, dtype host_t
 sdxl_status backend_tensor_write(backend *b, tensor *t, dtype host_type, const void *src,
                                  size_t count, sdxl_error *err)
 {
-    TRY(check_host_type("tensor write", t, host_type, count, err));
+    SDXL_TRY(check_host_type("tensor write", t, host_type, count, err));
     if (!t->data)
         return SDXL_OK;
     return b->ops->tensor_write(b, t, host_type, src, err);
@@ -302,7 +295,7 @@ sdxl_status backend_tensor_write(backend *b, tensor *t, dtype host_type, const v
 sdxl_status backend_tensor_read(backend *b, const tensor *t, dtype host_type, void *dst,
                                 size_t count, sdxl_error *err)
 {
-    TRY(check_host_type("tensor read", t, host_type, count, err));
+    SDXL_TRY(check_host_type("tensor read", t, host_type, count, err));
     if (!t->data)
         return SDXL_OK;
     return b->ops->tensor_read(b, t, host_type, dst, err);
@@ -320,12 +313,12 @@ sdxl_status backend_linear(backend *b, const tensor *x, const tensor *w, const t
 {
     const char *op = "linear";
     char b1[96], b2[96], b3[96];
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_weight(b, op, "w", w, TENSOR_WEIGHT_LINEAR, 2, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_weight(b, op, "w", w, TENSOR_WEIGHT_LINEAR, 2, err));
     int64_t n = w->shape[0], k = w->shape[1];
     if (bias)
-        TRY(check_vector(b, op, "bias", bias, n, err));
+        SDXL_TRY(check_vector(b, op, "bias", bias, n, err));
     if ((int)act < BACKEND_ACT_NONE || (int)act > BACKEND_ACT_SILU)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", op,
                          (int)act);
@@ -342,7 +335,7 @@ sdxl_status backend_linear(backend *b, const tensor *x, const tensor *w, const t
                          "%s: y is %s; expected x's leading dimensions and %lld features "
                          "(x %s, w %s)",
                          op, SHAPE(y, b1), (long long)n, SHAPE(x, b2), SHAPE(w, b3));
-    TRY(check_disjoint(op, "y", y, "x", x, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->linear(b, x, w, bias, act, y, err);
 }
@@ -352,9 +345,9 @@ sdxl_status backend_matmul(backend *b, const tensor *a, const tensor *bm, bool t
 {
     const char *op = "matmul";
     char b1[96], b2[96], b3[96];
-    TRY(check_float_act(b, op, "a", a, err));
-    TRY(check_float_act(b, op, "b", bm, err));
-    TRY(check_float_act(b, op, "c", c, err));
+    SDXL_TRY(check_float_act(b, op, "a", a, err));
+    SDXL_TRY(check_float_act(b, op, "b", bm, err));
+    SDXL_TRY(check_float_act(b, op, "c", c, err));
     if (a->ndim != 3 || bm->ndim != 3 || c->ndim != 3)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: a, b and c must be 3-D [batch, rows, cols]; got %s, %s, %s", op,
@@ -369,8 +362,8 @@ sdxl_status backend_matmul(backend *b, const tensor *a, const tensor *bm, bool t
                          "N] or transposed [B, N, K], c [B, M, N])",
                          op, SHAPE(a, b1), SHAPE(bm, b2), trans_b ? " (transposed)" : "",
                          SHAPE(c, b3));
-    TRY(check_disjoint(op, "c", c, "a", a, err));
-    TRY(check_disjoint(op, "c", c, "b", bm, err));
+    SDXL_TRY(check_disjoint(op, "c", c, "a", a, err));
+    SDXL_TRY(check_disjoint(op, "c", c, "b", bm, err));
     RUN_OR_PLAN(op, c, a, bm);
     return b->ops->matmul(b, a, bm, trans_b, alpha, c, err);
 }
@@ -380,14 +373,14 @@ sdxl_status backend_conv2d(backend *b, const tensor *x, const tensor *w, const t
 {
     const char *op = "conv2d";
     char b1[96], b2[96], b3[96];
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_weight(b, op, "w", w, TENSOR_WEIGHT_CONV, 4, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_weight(b, op, "w", w, TENSOR_WEIGHT_CONV, 4, err));
     if (!p)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "%s: parameters are missing", op);
     int64_t cout = w->shape[0], cin = w->shape[1], kh = w->shape[2], kw = w->shape[3];
     if (bias)
-        TRY(check_vector(b, op, "bias", bias, cout, err));
+        SDXL_TRY(check_vector(b, op, "bias", bias, cout, err));
     if (p->stride < 1 || p->pad_top < 0 || p->pad_left < 0 || p->pad_bottom < 0 ||
         p->pad_right < 0 || p->pad_top >= kh || p->pad_bottom >= kh || p->pad_left >= kw ||
         p->pad_right >= kw)
@@ -413,7 +406,7 @@ sdxl_status backend_conv2d(backend *b, const tensor *x, const tensor *w, const t
                          "%s: y is %s; expected [%lld, %lld, %lld, %lld] (x %s, w %s, stride %d)",
                          op, SHAPE(y, b1), (long long)x->shape[0], (long long)ho, (long long)wo,
                          (long long)cout, SHAPE(x, b2), SHAPE(w, b3), p->stride);
-    TRY(check_disjoint(op, "y", y, "x", x, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->conv2d(b, x, w, bias, p, y, err);
 }
@@ -424,9 +417,9 @@ sdxl_status backend_group_norm(backend *b, const tensor *x, int groups, float ep
 {
     const char *op = "group_norm";
     char b1[96];
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
     int64_t c = tensor_last_dim(x);
     if (x->ndim < 2)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
@@ -438,9 +431,9 @@ sdxl_status backend_group_norm(backend *b, const tensor *x, int groups, float ep
                          (long long)c, SHAPE(x, b1));
     if (!(eps > 0.0f))
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "%s: eps must be > 0", op);
-    TRY(check_vector(b, op, "gamma", gamma, c, err));
-    TRY(check_vector(b, op, "beta", beta, c, err));
-    TRY(check_in_place(op, "y", y, "x", x, err));
+    SDXL_TRY(check_vector(b, op, "gamma", gamma, c, err));
+    SDXL_TRY(check_vector(b, op, "beta", beta, c, err));
+    SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->group_norm(b, x, groups, eps, gamma, beta, silu, y, err);
 }
@@ -449,14 +442,14 @@ sdxl_status backend_layer_norm(backend *b, const tensor *x, float eps, const ten
                                const tensor *beta, tensor *y, sdxl_error *err)
 {
     const char *op = "layer_norm";
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
     if (!(eps > 0.0f))
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "%s: eps must be > 0", op);
-    TRY(check_vector(b, op, "gamma", gamma, tensor_last_dim(x), err));
-    TRY(check_vector(b, op, "beta", beta, tensor_last_dim(x), err));
-    TRY(check_in_place(op, "y", y, "x", x, err));
+    SDXL_TRY(check_vector(b, op, "gamma", gamma, tensor_last_dim(x), err));
+    SDXL_TRY(check_vector(b, op, "beta", beta, tensor_last_dim(x), err));
+    SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->layer_norm(b, x, eps, gamma, beta, y, err);
 }
@@ -464,10 +457,10 @@ sdxl_status backend_layer_norm(backend *b, const tensor *x, float eps, const ten
 sdxl_status backend_softmax(backend *b, const tensor *x, tensor *y, sdxl_error *err)
 {
     const char *op = "softmax";
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_same_shape(op, "x", x, "y", y, err));
-    TRY(check_in_place(op, "y", y, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->softmax(b, x, y, err);
 }
@@ -477,10 +470,10 @@ sdxl_status backend_attention(backend *b, const tensor *q, const tensor *k, cons
 {
     const char *op = "attention";
     char b1[96], b2[96], b3[96];
-    TRY(check_float_act(b, op, "q", q, err));
-    TRY(check_float_act(b, op, "k", k, err));
-    TRY(check_float_act(b, op, "v", v, err));
-    TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_float_act(b, op, "q", q, err));
+    SDXL_TRY(check_float_act(b, op, "k", k, err));
+    SDXL_TRY(check_float_act(b, op, "v", v, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
     if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: q %s, k %s, v %s must be 3-D [B, T, heads*D]", op, SHAPE(q, b1),
@@ -491,7 +484,7 @@ sdxl_status backend_attention(backend *b, const tensor *q, const tensor *k, cons
                          "%s: k %s and v %s must both be [%lld, Tk, %lld] to match q %s", op,
                          SHAPE(k, b1), SHAPE(v, b2), (long long)q->shape[0], (long long)width,
                          SHAPE(q, b3));
-    TRY(check_same_shape(op, "q", q, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "q", q, "y", y, err));
     if (heads < 1 || width % heads != 0 || width / heads > 512)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: %d heads do not split width %lld into heads of at most 512", op,
@@ -500,9 +493,9 @@ sdxl_status backend_attention(backend *b, const tensor *q, const tensor *k, cons
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: a causal mask needs as many keys as queries (q %s, k %s)", op,
                          SHAPE(q, b1), SHAPE(k, b2));
-    TRY(check_disjoint(op, "y", y, "q", q, err));
-    TRY(check_disjoint(op, "y", y, "k", k, err));
-    TRY(check_disjoint(op, "y", y, "v", v, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "q", q, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "k", k, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "v", v, err));
     RUN_OR_PLAN(op, y, q, k, v);
     return b->ops->attention(b, q, k, v, heads, causal, y, err);
 }
@@ -511,13 +504,13 @@ sdxl_status backend_activation(backend *b, backend_act act, const tensor *x, ten
                                sdxl_error *err)
 {
     const char *op = "activation";
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
     if ((int)act < BACKEND_ACT_GELU || (int)act > BACKEND_ACT_SILU)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: %d is not gelu, quick_gelu or silu", op, (int)act);
-    TRY(check_in_place(op, "y", y, "x", x, err));
+    SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->unary(b, (backend_unary_op)act, x, y, err);
 }
@@ -541,8 +534,8 @@ sdxl_status backend_geglu(backend *b, const tensor *x, tensor *y, sdxl_error *er
 {
     const char *op = "geglu";
     char b1[96], b2[96];
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
     bool ok = x->ndim == y->ndim && tensor_last_dim(x) == 2 * tensor_last_dim(y);
     for (int i = 0; ok && i + 1 < x->ndim; i++)
         ok = x->shape[i] == y->shape[i];
@@ -550,7 +543,7 @@ sdxl_status backend_geglu(backend *b, const tensor *x, tensor *y, sdxl_error *er
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: x %s must be y %s with the last dimension doubled", op,
                          SHAPE(x, b1), SHAPE(y, b2));
-    TRY(check_disjoint(op, "y", y, "x", x, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->geglu(b, x, y, err);
 }
@@ -573,16 +566,16 @@ static sdxl_status check_broadcast(const char *op, const tensor *x, const tensor
 static sdxl_status binary(backend *b, const char *op, backend_binary_op which, const tensor *x,
                           const tensor *z, tensor *y, sdxl_error *err)
 {
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "z", z, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_broadcast(op, x, z, err));
-    TRY(check_same_shape(op, "x", x, "y", y, err));
-    TRY(check_in_place(op, "y", y, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "z", z, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_broadcast(op, x, z, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
     if (tensor_same_shape(x, z))
-        TRY(check_in_place(op, "y", y, "z", z, err));
+        SDXL_TRY(check_in_place(op, "y", y, "z", z, err));
     else
-        TRY(check_disjoint(op, "y", y, "z", z, err));
+        SDXL_TRY(check_disjoint(op, "y", y, "z", z, err));
     RUN_OR_PLAN(op, y, x, z);
     return b->ops->binary(b, which, x, z, y, err);
 }
@@ -603,13 +596,13 @@ sdxl_status backend_add_scaled(backend *b, float alpha, const tensor *x, float b
                                const tensor *z, tensor *y, sdxl_error *err)
 {
     const char *op = "add_scaled";
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "z", z, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_same_shape(op, "x", x, "z", z, err));
-    TRY(check_same_shape(op, "x", x, "y", y, err));
-    TRY(check_in_place(op, "y", y, "x", x, err));
-    TRY(check_in_place(op, "y", y, "z", z, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "z", z, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "z", z, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
+    SDXL_TRY(check_in_place(op, "y", y, "z", z, err));
     RUN_OR_PLAN(op, y, x, z);
     return b->ops->add_scaled(b, alpha, x, beta, z, y, err);
 }
@@ -618,10 +611,10 @@ sdxl_status backend_scale(backend *b, const tensor *x, float alpha, float beta, 
                           sdxl_error *err)
 {
     const char *op = "scale";
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_same_shape(op, "x", x, "y", y, err));
-    TRY(check_in_place(op, "y", y, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->scale(b, x, alpha, beta, y, err);
 }
@@ -631,17 +624,17 @@ sdxl_status backend_add_channels(backend *b, const tensor *x, const tensor *e, t
 {
     const char *op = "add_channels";
     char b1[96], b2[96];
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "e", e, err));
-    TRY(check_float_act(b, op, "y", y, err));
-    TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "e", e, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
     if (x->ndim < 2 || e->ndim != 2 || e->shape[0] != x->shape[0] ||
         e->shape[1] != tensor_last_dim(x))
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: e %s must be [N, C] for x %s = [N, ..., C]", op, SHAPE(e, b1),
                          SHAPE(x, b2));
-    TRY(check_in_place(op, "y", y, "x", x, err));
-    TRY(check_disjoint(op, "y", y, "e", e, err));
+    SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "e", e, err));
     RUN_OR_PLAN(op, y, x, e);
     return b->ops->add_channels(b, x, e, y, err);
 }
@@ -651,15 +644,15 @@ sdxl_status backend_upsample_nearest2x(backend *b, const tensor *x, tensor *y,
 {
     const char *op = "upsample_nearest2x";
     char b1[96], b2[96];
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
     if (x->ndim != 4 || y->ndim != 4 || y->shape[0] != x->shape[0] ||
         y->shape[1] != 2 * x->shape[1] || y->shape[2] != 2 * x->shape[2] ||
         y->shape[3] != x->shape[3])
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: x %s must be [N, H, W, C] and y %s [N, 2H, 2W, C]", op,
                          SHAPE(x, b1), SHAPE(y, b2));
-    TRY(check_disjoint(op, "y", y, "x", x, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->upsample_nearest2x(b, x, y, err);
 }
@@ -669,9 +662,9 @@ sdxl_status backend_concat_channels(backend *b, const tensor *a, const tensor *c
 {
     const char *op = "concat_channels";
     char b1[96], b2[96], b3[96];
-    TRY(check_float_act(b, op, "a", a, err));
-    TRY(check_float_act(b, op, "b", c, err));
-    TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_float_act(b, op, "a", a, err));
+    SDXL_TRY(check_float_act(b, op, "b", c, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
     bool ok = a->ndim == c->ndim && a->ndim == y->ndim &&
               tensor_last_dim(y) == tensor_last_dim(a) + tensor_last_dim(c);
     for (int i = 0; ok && i + 1 < a->ndim; i++)
@@ -681,8 +674,8 @@ sdxl_status backend_concat_channels(backend *b, const tensor *a, const tensor *c
                          "%s: a %s and b %s must share leading dimensions and y %s have the "
                          "sum of their channels",
                          op, SHAPE(a, b1), SHAPE(c, b2), SHAPE(y, b3));
-    TRY(check_disjoint(op, "y", y, "a", a, err));
-    TRY(check_disjoint(op, "y", y, "b", c, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "a", a, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "b", c, err));
     RUN_OR_PLAN(op, y, a, c);
     return b->ops->concat_channels(b, a, c, y, err);
 }
@@ -692,8 +685,8 @@ sdxl_status backend_slice_channels(backend *b, const tensor *x, int64_t first, t
 {
     const char *op = "slice_channels";
     char b1[96], b2[96];
-    TRY(check_float_act(b, op, "x", x, err));
-    TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
     bool ok = x->ndim == y->ndim && first >= 0 &&
               first <= tensor_last_dim(x) - tensor_last_dim(y);
     for (int i = 0; ok && i + 1 < x->ndim; i++)
@@ -702,7 +695,7 @@ sdxl_status backend_slice_channels(backend *b, const tensor *x, int64_t first, t
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: channels %lld.. of y %s do not fit in x %s", op, (long long)first,
                          SHAPE(y, b1), SHAPE(x, b2));
-    TRY(check_disjoint(op, "y", y, "x", x, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->slice_channels(b, x, first, y, err);
 }
@@ -713,8 +706,8 @@ sdxl_status backend_timestep_embedding(backend *b, const tensor *t, bool flip_si
 {
     const char *op = "timestep_embedding";
     char b1[96], b2[96];
-    TRY(check_activation(op, "t", t, DTYPE_F32, err));
-    TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_activation(op, "t", t, DTYPE_F32, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
     if (t->ndim != 1 || y->ndim != 2 || y->shape[0] != t->shape[0] || y->shape[1] < 2)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: t %s must be [n] and y %s [n, dim] with dim >= 2", op,
@@ -722,7 +715,7 @@ sdxl_status backend_timestep_embedding(backend *b, const tensor *t, bool flip_si
     if ((float)(y->shape[1] / 2) == downscale_freq_shift || !(max_period > 0.0f))
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: max_period must be > 0 and downscale_freq_shift != dim/2", op);
-    TRY(check_disjoint(op, "y", y, "t", t, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "t", t, err));
     RUN_OR_PLAN(op, y, t);
     return b->ops->timestep_embedding(b, t, flip_sin_to_cos, downscale_freq_shift, max_period,
                                       y, err);
@@ -734,18 +727,18 @@ sdxl_status backend_gather_rows(backend *b, const tensor *table, const tensor *i
     const char *op = "gather_rows";
     char b1[96], b2[96], b3[96];
     if (table && table->kind == TENSOR_WEIGHT_EMBEDDING)
-        TRY(check_weight(b, op, "table", table, TENSOR_WEIGHT_EMBEDDING, 2, err));
+        SDXL_TRY(check_weight(b, op, "table", table, TENSOR_WEIGHT_EMBEDDING, 2, err));
     else
-        TRY(check_float_act(b, op, "table", table, err));
-    TRY(check_activation(op, "ids", ids, DTYPE_I32, err));
-    TRY(check_float_act(b, op, "y", y, err));
+        SDXL_TRY(check_float_act(b, op, "table", table, err));
+    SDXL_TRY(check_activation(op, "ids", ids, DTYPE_I32, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
     if (table->ndim != 2 || ids->ndim != 1 || y->ndim != 2 || y->shape[0] != ids->shape[0] ||
         y->shape[1] != table->shape[1])
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "%s: table %s must be [R, C], ids %s [n] and y %s [n, C]", op,
                          SHAPE(table, b1), SHAPE(ids, b2), SHAPE(y, b3));
-    TRY(check_disjoint(op, "y", y, "table", table, err));
-    TRY(check_disjoint(op, "y", y, "ids", ids, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "table", table, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "ids", ids, err));
     RUN_OR_PLAN(op, y, table, ids);
     return b->ops->gather_rows(b, table, ids, y, err);
 }
@@ -753,10 +746,10 @@ sdxl_status backend_gather_rows(backend *b, const tensor *table, const tensor *i
 sdxl_status backend_copy(backend *b, const tensor *x, tensor *y, sdxl_error *err)
 {
     const char *op = "copy";
-    TRY(check_activation(op, "x", x, x ? x->type : DTYPE_F32, err));
-    TRY(check_activation(op, "y", y, x->type, err));
-    TRY(check_same_shape(op, "x", x, "y", y, err));
-    TRY(check_disjoint(op, "y", y, "x", x, err));
+    SDXL_TRY(check_activation(op, "x", x, x ? x->type : DTYPE_F32, err));
+    SDXL_TRY(check_activation(op, "y", y, x->type, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->copy(b, x, y, err);
 }

@@ -16,13 +16,6 @@
 #include "engine/pipeline_layout.h"
 #include "engine/rng.h"
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
 /* ---- host-side helpers ------------------------------------------------------------------ */
 
 static double now_ms(void)
@@ -93,7 +86,7 @@ static sdxl_status write_nchw(const run *r, const float *src, tensor *t, sdxl_er
 
 static sdxl_status read_nchw(const run *r, const tensor *t, float *dst, sdxl_error *err)
 {
-    TRY(backend_tensor_read(r->m->be, t, DTYPE_F32, r->rows_nhwc, r->n, err));
+    SDXL_TRY(backend_tensor_read(r->m->be, t, DTYPE_F32, r->rows_nhwc, r->n, err));
     nhwc_to_nchw(r->rows_nhwc, dst, r->channels, r->hw);
     return SDXL_OK;
 }
@@ -102,17 +95,17 @@ static sdxl_status read_nchw(const run *r, const tensor *t, float *dst, sdxl_err
 
 static sdxl_status stage_text(run *r, sdxl_error *err)
 {
-    TRY(report(r, SDXL_STAGE_TEXT, 0, err));
+    SDXL_TRY(report(r, SDXL_STAGE_TEXT, 0, err));
     double t0 = now_ms();
     const pipeline_shape *sh = &r->req->shape;
-    TRY(pipeline_text_alloc(r->m, r->a, sh, r->req->prompt, r->req->negative_prompt, &r->text,
+    SDXL_TRY(pipeline_text_alloc(r->m, r->a, sh, r->req->prompt, r->req->negative_prompt, &r->text,
                             err));
     /* The negative rows' time ids are the same (negative_original_size = original_size). */
     float ids[PIPELINE_TIME_IDS] = {(float)sh->height, (float)sh->width, 0.0f, 0.0f,
                                     (float)sh->height, (float)sh->width};
     for (int row = 0; row < r->rows; row++)
         memcpy(r->rows_nhwc + (size_t)row * PIPELINE_TIME_IDS, ids, sizeof ids);
-    TRY(backend_tensor_write(r->m->be, &r->text.time_ids, DTYPE_F32, r->rows_nhwc,
+    SDXL_TRY(backend_tensor_write(r->m->be, &r->text.time_ids, DTYPE_F32, r->rows_nhwc,
                              (size_t)r->rows * PIPELINE_TIME_IDS, err));
     r->out->timings.text_ms = now_ms() - t0;
     return SDXL_OK;
@@ -122,26 +115,26 @@ static sdxl_status stage_text(run *r, sdxl_error *err)
  * timestep. Each image draws ε then its noise from its own generator. */
 static sdxl_status stage_encode(run *r, sdxl_error *err)
 {
-    TRY(report(r, SDXL_STAGE_VAE_ENCODE, 0, err));
+    SDXL_TRY(report(r, SDXL_STAGE_VAE_ENCODE, 0, err));
     double t0 = now_ms();
     const sdxl_model *m = r->m;
     const pipeline_shape *sh = &r->req->shape;
     arena_mark mark = arena_get_mark(r->a);
     encode_tensors e;
-    TRY(pipeline_encode_alloc(m, r->a, sh, &e, err));
+    SDXL_TRY(pipeline_encode_alloc(m, r->a, sh, &e, err));
     const sdxl_image *in = r->req->init_image;
     image picture = {.width = in->width, .height = in->height, .pixels = in->pixels};
-    TRY(image_processor_preprocess(&picture, sh->width, sh->height, r->pixels, err));
-    TRY(backend_tensor_write(m->be, &e.image, DTYPE_F32, r->pixels,
+    SDXL_TRY(image_processor_preprocess(&picture, sh->width, sh->height, r->pixels, err));
+    SDXL_TRY(backend_tensor_write(m->be, &e.image, DTYPE_F32, r->pixels,
                              (size_t)sh->width * sh->height * 3, err));
-    TRY(vae_encode(m->vae, m->be, r->a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
+    SDXL_TRY(vae_encode(m->vae, m->be, r->a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
     float scaling = m->limits.scaling_factor;
     for (int i = 0; i < r->batch; i++) {
         float *x = latents_of(r, i);
         rng_randn_f32(&r->gens[i], r->a_buf, r->n);
-        TRY(write_nchw(r, r->a_buf, &e.noise, err));
-        TRY(vae_sample(m->be, &e.mean, &e.logvar, &e.noise, &e.sample, err));
-        TRY(read_nchw(r, &e.sample, x, err));
+        SDXL_TRY(write_nchw(r, r->a_buf, &e.noise, err));
+        SDXL_TRY(vae_sample(m->be, &e.mean, &e.logvar, &e.noise, &e.sample, err));
+        SDXL_TRY(read_nchw(r, &e.sample, x, err));
         for (size_t j = 0; j < r->n; j++)
             x[j] = scaling * x[j];
         rng_randn_f32(&r->gens[i], r->a_buf, r->n);
@@ -174,11 +167,11 @@ static sdxl_status denoise_step(run *r, denoise_tensors *d, size_t index, sdxl_e
         scheduler_scale_input(&st, latents_of(r, row % r->batch), r->a_buf, r->n);
         nchw_to_nhwc(r->a_buf, r->rows_nhwc + (size_t)row * r->n, r->channels, r->hw);
     }
-    TRY(backend_tensor_write(m->be, &d->latents, DTYPE_F32, r->rows_nhwc,
+    SDXL_TRY(backend_tensor_write(m->be, &d->latents, DTYPE_F32, r->rows_nhwc,
                              (size_t)r->rows * r->n, err));
-    TRY(unet_forward(m->unet, m->be, r->a, &d->latents, st.timestep, &r->text.embeds.embeds,
+    SDXL_TRY(unet_forward(m->unet, m->be, r->a, &d->latents, st.timestep, &r->text.embeds.embeds,
                      &r->text.embeds.pooled, &r->text.time_ids, &d->pred, err));
-    TRY(backend_tensor_read(m->be, &d->pred, DTYPE_F32, r->rows_nhwc, (size_t)r->rows * r->n,
+    SDXL_TRY(backend_tensor_read(m->be, &d->pred, DTYPE_F32, r->rows_nhwc, (size_t)r->rows * r->n,
                             err));
     bool cfg = r->req->shape.cfg;
     float g = r->req->guidance_scale;
@@ -210,13 +203,13 @@ static sdxl_status stage_denoise(run *r, sdxl_error *err)
 {
     double t0 = now_ms();
     denoise_tensors d;
-    TRY(pipeline_denoise_alloc(r->m, r->a, &r->req->shape, &d, err));
+    SDXL_TRY(pipeline_denoise_alloc(r->m, r->a, &r->req->shape, &d, err));
     show_latents(r, 0);
     for (size_t i = r->begin; i < r->s->sched.count; i++) {
-        TRY(denoise_step(r, &d, i, err));
+        SDXL_TRY(denoise_step(r, &d, i, err));
         int done = ++r->out->timings.unet_steps;
         show_latents(r, done);
-        TRY(report(r, SDXL_STAGE_DENOISE, done, err));
+        SDXL_TRY(report(r, SDXL_STAGE_DENOISE, done, err));
     }
     r->out->timings.unet_ms = now_ms() - t0;
     return SDXL_OK;
@@ -225,24 +218,24 @@ static sdxl_status stage_denoise(run *r, sdxl_error *err)
 /* Each image alone: latents ÷ scaling factor → decoder → uint8, handed to on_image at once. */
 static sdxl_status stage_decode(run *r, sdxl_error *err)
 {
-    TRY(report(r, SDXL_STAGE_VAE_DECODE, 0, err));
+    SDXL_TRY(report(r, SDXL_STAGE_VAE_DECODE, 0, err));
     double t0 = now_ms();
     const sdxl_model *m = r->m;
     const pipeline_shape *sh = &r->req->shape;
     arena_reset_to(r->a, 0); /* the text conditioning is no longer needed */
     decode_tensors z;
-    TRY(pipeline_decode_alloc(m, r->a, sh, &z, err));
+    SDXL_TRY(pipeline_decode_alloc(m, r->a, sh, &z, err));
     float scaling = m->limits.scaling_factor;
     for (int i = 0; i < r->batch; i++) {
         const float *x = latents_of(r, i);
         for (size_t j = 0; j < r->n; j++)
             r->a_buf[j] = x[j] / scaling;
-        TRY(write_nchw(r, r->a_buf, &z.latents, err));
-        TRY(vae_decode(m->vae, m->be, r->a, &m->tiling, &z.latents, &z.image, err));
+        SDXL_TRY(write_nchw(r, r->a_buf, &z.latents, err));
+        SDXL_TRY(vae_decode(m->vae, m->be, r->a, &m->tiling, &z.latents, &z.image, err));
         size_t values = (size_t)sh->width * sh->height * 3;
-        TRY(backend_tensor_read(m->be, &z.image, DTYPE_F32, r->pixels, values, err));
+        SDXL_TRY(backend_tensor_read(m->be, &z.image, DTYPE_F32, r->pixels, values, err));
         image decoded;
-        TRY(image_processor_postprocess(r->pixels, sh->width, sh->height, &decoded, err));
+        SDXL_TRY(image_processor_postprocess(r->pixels, sh->width, sh->height, &decoded, err));
         r->out->images[i] = (sdxl_image){
             .width = decoded.width, .height = decoded.height, .pixels = decoded.pixels};
         if (r->req->on_image)
@@ -263,7 +256,7 @@ static sdxl_status session_reserve(sdxl_session *s, size_t bytes, sdxl_error *er
     backend_buffer_free(be, s->buffer);
     s->buffer = NULL;
     s->capacity = 0;
-    TRY(backend_buffer_alloc(be, bytes, &s->buffer, err));
+    SDXL_TRY(backend_buffer_alloc(be, bytes, &s->buffer, err));
     s->capacity = bytes;
     arena_init_borrowed(&s->arena, s->buffer, bytes);
     return SDXL_OK;
@@ -306,9 +299,9 @@ static void run_free(run *r)
 static sdxl_status run_stages(run *r, size_t bytes, sdxl_error *err)
 {
     const pipeline_request *req = r->req;
-    TRY(run_alloc(r, err));
-    TRY(session_reserve(r->s, bytes, err));
-    TRY(scheduler_set_timesteps(&r->s->sched, req->steps, err));
+    SDXL_TRY(run_alloc(r, err));
+    SDXL_TRY(session_reserve(r->s, bytes, err));
+    SDXL_TRY(scheduler_set_timesteps(&r->s->sched, req->steps, err));
     r->begin = req->shape.img2img ? scheduler_img2img_begin(req->steps, req->strength) : 0;
     if (r->begin >= r->s->sched.count)
         return error_set(err, SDXL_ERR_INTERNAL, "img2img with %d steps at strength %g runs no "
@@ -319,12 +312,12 @@ static sdxl_status run_stages(run *r, size_t bytes, sdxl_error *err)
         rng_seed(&r->gens[i], r->out->seeds[i]);
     }
     arena_reset_to(r->a, 0);
-    TRY(stage_text(r, err));
+    SDXL_TRY(stage_text(r, err));
     if (req->shape.img2img)
-        TRY(stage_encode(r, err));
+        SDXL_TRY(stage_encode(r, err));
     else
         initial_noise(r);
-    TRY(stage_denoise(r, err));
+    SDXL_TRY(stage_denoise(r, err));
     return stage_decode(r, err);
 }
 

@@ -4,13 +4,6 @@
  */
 #include "engine/pipeline_layout.h"
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
 int pipeline_unet_rows(const pipeline_shape *sh)
 {
     return sh->cfg ? 2 * sh->batch : sh->batch;
@@ -20,7 +13,7 @@ sdxl_status pipeline_text_alloc(const sdxl_model *m, arena *a, const pipeline_sh
                                 const char *prompt, const char *negative, text_tensors *t,
                                 sdxl_error *err)
 {
-    TRY(prompt_encoder_encode(m->text, a, prompt, negative, sh->cfg, sh->batch, &t->embeds,
+    SDXL_TRY(prompt_encoder_encode(m->text, a, prompt, negative, sh->cfg, sh->batch, &t->embeds,
                               err));
     return tensor_alloc(&t->time_ids, a, DTYPE_F32, 2,
                         (int64_t[]){pipeline_unet_rows(sh), PIPELINE_TIME_IDS}, err);
@@ -33,10 +26,10 @@ sdxl_status pipeline_encode_alloc(const sdxl_model *m, arena *a, const pipeline_
     const pipeline_limits *lim = &m->limits;
     int64_t h = sh->height / lim->vae_scale, w = sh->width / lim->vae_scale;
     int64_t latent[4] = {1, h, w, lim->latent_channels};
-    TRY(tensor_alloc(&t->image, a, type, 4, (int64_t[]){1, sh->height, sh->width, 3}, err));
-    TRY(tensor_alloc(&t->mean, a, type, 4, latent, err));
-    TRY(tensor_alloc(&t->logvar, a, type, 4, latent, err));
-    TRY(tensor_alloc(&t->noise, a, type, 4, latent, err));
+    SDXL_TRY(tensor_alloc(&t->image, a, type, 4, (int64_t[]){1, sh->height, sh->width, 3}, err));
+    SDXL_TRY(tensor_alloc(&t->mean, a, type, 4, latent, err));
+    SDXL_TRY(tensor_alloc(&t->logvar, a, type, 4, latent, err));
+    SDXL_TRY(tensor_alloc(&t->noise, a, type, 4, latent, err));
     return tensor_alloc(&t->sample, a, type, 4, latent, err);
 }
 
@@ -47,7 +40,7 @@ sdxl_status pipeline_denoise_alloc(const sdxl_model *m, arena *a, const pipeline
     int64_t shape[4] = {pipeline_unet_rows(sh), sh->height / lim->vae_scale,
                         sh->width / lim->vae_scale, lim->latent_channels};
     dtype type = backend_compute_type(m->be);
-    TRY(tensor_alloc(&t->latents, a, type, 4, shape, err));
+    SDXL_TRY(tensor_alloc(&t->latents, a, type, 4, shape, err));
     return tensor_alloc(&t->pred, a, type, 4, shape, err);
 }
 
@@ -56,7 +49,7 @@ sdxl_status pipeline_decode_alloc(const sdxl_model *m, arena *a, const pipeline_
 {
     const pipeline_limits *lim = &m->limits;
     dtype type = backend_compute_type(m->be);
-    TRY(tensor_alloc(&t->latents, a, type, 4,
+    SDXL_TRY(tensor_alloc(&t->latents, a, type, 4,
                      (int64_t[]){1, sh->height / lim->vae_scale, sh->width / lim->vae_scale,
                                  lim->latent_channels},
                      err));
@@ -67,21 +60,21 @@ static sdxl_status plan_stages(const sdxl_model *m, arena *a, const pipeline_sha
                                sdxl_error *err)
 {
     text_tensors text;
-    TRY(pipeline_text_alloc(m, a, sh, NULL, NULL, &text, err));
+    SDXL_TRY(pipeline_text_alloc(m, a, sh, NULL, NULL, &text, err));
     arena_mark conditioning = arena_get_mark(a);
     if (sh->img2img) {
         encode_tensors e;
-        TRY(pipeline_encode_alloc(m, a, sh, &e, err));
-        TRY(vae_encode(m->vae, m->be, a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
+        SDXL_TRY(pipeline_encode_alloc(m, a, sh, &e, err));
+        SDXL_TRY(vae_encode(m->vae, m->be, a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
         arena_reset_to(a, conditioning);
     }
     denoise_tensors d;
-    TRY(pipeline_denoise_alloc(m, a, sh, &d, err));
-    TRY(unet_forward(m->unet, m->be, a, &d.latents, 0.0f, &text.embeds.embeds,
+    SDXL_TRY(pipeline_denoise_alloc(m, a, sh, &d, err));
+    SDXL_TRY(unet_forward(m->unet, m->be, a, &d.latents, 0.0f, &text.embeds.embeds,
                      &text.embeds.pooled, &text.time_ids, &d.pred, err));
     arena_reset_to(a, 0);
     decode_tensors z;
-    TRY(pipeline_decode_alloc(m, a, sh, &z, err));
+    SDXL_TRY(pipeline_decode_alloc(m, a, sh, &z, err));
     return vae_decode(m->vae, m->be, a, &m->tiling, &z.latents, &z.image, err);
 }
 

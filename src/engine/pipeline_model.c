@@ -14,13 +14,6 @@
 
 #include "engine/unet_config.h"
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
 /* The weight files sdxl_model_open loads: component folder and file base name. */
 static const char *const COMPONENTS[][2] = {
     {"text_encoder", "model"},
@@ -36,9 +29,9 @@ static sdxl_status weight_sizes(const char *dir, dtype stored, uint64_t *file_by
     *file_bytes = *held_bytes = 0;
     for (size_t c = 0; c < sizeof COMPONENTS / sizeof COMPONENTS[0]; c++) {
         char path[1024];
-        TRY(weights_find_file(dir, COMPONENTS[c][0], COMPONENTS[c][1], path, sizeof path, err));
+        SDXL_TRY(weights_find_file(dir, COMPONENTS[c][0], COMPONENTS[c][1], path, sizeof path, err));
         safetensors_file f;
-        TRY(safetensors_open(&f, path, err));
+        SDXL_TRY(safetensors_open(&f, path, err));
         for (size_t i = 0; i < f.n_tensors; i++) {
             *file_bytes += f.tensors[i].nbytes;
             *held_bytes += (uint64_t)f.tensors[i].numel * dtype_size(stored);
@@ -108,7 +101,7 @@ static sdxl_status create_backend(const sdxl_model_params *p, sdxl_model *m, sdx
                                      "fp32 (fp16 weight files are converted when loaded)"),
                            "dtype");
     bp.compute_type = DTYPE_F32;
-    TRY(backend_create("cpu", &bp, &m->be, err));
+    SDXL_TRY(backend_create("cpu", &bp, &m->be, err));
     describe_cpu(m->device, sizeof m->device);
     return SDXL_OK;
 }
@@ -148,8 +141,8 @@ static sdxl_status load_parts(const char *dir, const sdxl_model_params *p, sdxl_
                               sdxl_error *err)
 {
     uint64_t file_bytes;
-    TRY(create_backend(p, m, err));
-    TRY(weight_sizes(dir, backend_compute_type(m->be), &file_bytes, &m->weight_bytes, err));
+    SDXL_TRY(create_backend(p, m, err));
+    SDXL_TRY(weight_sizes(dir, backend_compute_type(m->be), &file_bytes, &m->weight_bytes, err));
     weights_progress progress = {.total = file_bytes, .fn = p->load_progress,
                                  .user = p->load_progress_user};
     prompt_encoder_params pp = {.shipped_vocab_dir = NULL,
@@ -157,13 +150,13 @@ static sdxl_status load_parts(const char *dir, const sdxl_model_params *p, sdxl_
                                                      ? (size_t)p->prompt_cache_entries
                                                      : 0,
                                 .progress = &progress};
-    TRY(prompt_encoder_load(dir, m->be, &pp, &m->text, err));
-    TRY(unet_load(dir, m->be, &m->unet, &progress, err));
-    TRY(vae_load(dir, m->be, &m->vae, &progress, err));
+    SDXL_TRY(prompt_encoder_load(dir, m->be, &pp, &m->text, err));
+    SDXL_TRY(unet_load(dir, m->be, &m->unet, &progress, err));
+    SDXL_TRY(vae_load(dir, m->be, &m->vae, &progress, err));
     char path[1024];
     snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
-    TRY(scheduler_config_load(path, &m->scheduler_cfg, err));
-    TRY(check_fit(m, err));
+    SDXL_TRY(scheduler_config_load(path, &m->scheduler_cfg, err));
+    SDXL_TRY(check_fit(m, err));
 
     m->tiling = vae_default_tiling(m->vae);
     m->tiling.enabled = p->vae_tiling;

@@ -17,13 +17,6 @@
 #include "engine/clip.h"
 #include "engine/tokenizer.h"
 
-#define TRY(call)                                                                                \
-    do {                                                                                         \
-        sdxl_status try_st_ = (call);                                                            \
-        if (try_st_ != SDXL_OK)                                                                  \
-            return try_st_;                                                                      \
-    } while (0)
-
 struct prompt_encoder {
     backend *be;
     tokenizer *tok1, *tok2;     /* tokenizer/, tokenizer_2/ */
@@ -41,7 +34,7 @@ static sdxl_status read_force_zeros(const char *model_dir, bool *out, sdxl_error
     if (snprintf(path, sizeof path, "%s/model_index.json", model_dir) >= (int)sizeof path)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "model path too long: %s", model_dir);
     json_doc doc;
-    TRY(json_doc_load(&doc, path, 0, err));
+    SDXL_TRY(json_doc_load(&doc, path, 0, err));
     sdxl_status st = json_get_bool_opt(&doc, json_doc_root(&doc), "force_zeros_for_empty_prompt",
                                        true, out, err);
     json_doc_free(&doc);
@@ -90,14 +83,14 @@ static sdxl_status check_parts(const char *model_dir, prompt_encoder *pe, sdxl_e
 static sdxl_status load_parts(const char *model_dir, const prompt_encoder_params *p,
                               prompt_encoder *pe, sdxl_error *err)
 {
-    TRY(read_force_zeros(model_dir, &pe->force_zeros, err));
-    TRY(load_tokenizer(model_dir, "tokenizer", TOKENIZER_KIND_CLIP_L, p->shipped_vocab_dir,
+    SDXL_TRY(read_force_zeros(model_dir, &pe->force_zeros, err));
+    SDXL_TRY(load_tokenizer(model_dir, "tokenizer", TOKENIZER_KIND_CLIP_L, p->shipped_vocab_dir,
                        &pe->tok1, err));
-    TRY(load_tokenizer(model_dir, "tokenizer_2", TOKENIZER_KIND_OPENCLIP, p->shipped_vocab_dir,
+    SDXL_TRY(load_tokenizer(model_dir, "tokenizer_2", TOKENIZER_KIND_OPENCLIP, p->shipped_vocab_dir,
                        &pe->tok2, err));
-    TRY(clip_load(model_dir, "text_encoder", pe->be, p->progress, &pe->te1, err));
-    TRY(clip_load(model_dir, "text_encoder_2", pe->be, p->progress, &pe->te2, err));
-    TRY(check_parts(model_dir, pe, err));
+    SDXL_TRY(clip_load(model_dir, "text_encoder", pe->be, p->progress, &pe->te1, err));
+    SDXL_TRY(clip_load(model_dir, "text_encoder_2", pe->be, p->progress, &pe->te2, err));
+    SDXL_TRY(check_parts(model_dir, pe, err));
     return prompt_cache_create(p->cache_entries, (size_t)(pe->tokens * (pe->dim1 + pe->dim2)),
                                (size_t)pe->pooled, &pe->cache, err);
 }
@@ -161,8 +154,8 @@ static sdxl_status run_encoders(prompt_encoder *pe, arena *a, const int32_t *ids
 {
     dtype type = backend_compute_type(pe->be);
     tensor h1, h2; // [1, T, D1], [1, T, D2]: each encoder's hidden_states[-2]
-    TRY(tensor_alloc(&h1, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim1}, err));
-    TRY(tensor_alloc(&h2, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim2}, err));
+    SDXL_TRY(tensor_alloc(&h1, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim1}, err));
+    SDXL_TRY(tensor_alloc(&h2, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim2}, err));
     sdxl_status st = clip_forward(pe->te1, a, ids1, 1, pe->tokens,
                                   &(clip_outputs){.penultimate = &h1}, err);
     if (st)
@@ -183,7 +176,7 @@ static sdxl_status tokenize(const prompt_encoder *pe, const char *text, int32_t 
     if (!*ids)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "prompt encoder: out of memory");
     tokenizer_encoding enc;
-    TRY(tokenizer_encode(pe->tok1, text, len, *ids, t, &enc, err));
+    SDXL_TRY(tokenizer_encode(pe->tok1, text, len, *ids, t, &enc, err));
     if (enc.truncated)
         LOG_WARNING("a prompt is longer than %zu tokens; the rest is ignored, as CLIP can "
                     "only handle sequences up to %zu tokens",
@@ -212,13 +205,13 @@ static sdxl_status repeat_first_row(backend *be, const tensor *embeds, const ten
                                     sdxl_error *err)
 {
     tensor e0, p0, e, p;
-    TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
-    TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
+    SDXL_TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
+    SDXL_TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
     for (int64_t r = 1; r < embeds->shape[0]; r++) {
-        TRY(tensor_view_outer(&e, embeds, r, 1, err));
-        TRY(tensor_view_outer(&p, pooled, r, 1, err));
-        TRY(backend_copy(be, &e0, &e, err));
-        TRY(backend_copy(be, &p0, &p, err));
+        SDXL_TRY(tensor_view_outer(&e, embeds, r, 1, err));
+        SDXL_TRY(tensor_view_outer(&p, pooled, r, 1, err));
+        SDXL_TRY(backend_copy(be, &e0, &e, err));
+        SDXL_TRY(backend_copy(be, &p0, &p, err));
     }
     return SDXL_OK;
 }
@@ -229,9 +222,9 @@ static sdxl_status write_first_row(prompt_encoder *pe, const tensor *embeds,
                                    const float *host_pooled, sdxl_error *err)
 {
     tensor e0, p0;
-    TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
-    TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
-    TRY(backend_tensor_write(pe->be, &e0, DTYPE_F32, host_embeds, (size_t)tensor_numel(&e0),
+    SDXL_TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
+    SDXL_TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
+    SDXL_TRY(backend_tensor_write(pe->be, &e0, DTYPE_F32, host_embeds, (size_t)tensor_numel(&e0),
                              err));
     return backend_tensor_write(pe->be, &p0, DTYPE_F32, host_pooled, (size_t)tensor_numel(&p0),
                                 err);
@@ -242,8 +235,8 @@ static sdxl_status fill_first_row(prompt_encoder *pe, arena *a, const char *text
                                   const tensor *embeds, const tensor *pooled, sdxl_error *err)
 {
     tensor e0, p0;
-    TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
-    TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
+    SDXL_TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
+    SDXL_TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
     if (a->planning || pe->cache_entries == 0)
         return encode_text(pe, a, text, &e0, &p0, err);
     size_t ne = (size_t)tensor_numel(&e0), np = (size_t)tensor_numel(&p0);
@@ -284,7 +277,7 @@ sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, arena *a, const char 
                          (long long)(pe->dim1 + pe->dim2), (long long)pe->pooled);
     if (!text && !a->planning)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "prompt encoder: no prompt given");
-    TRY(fill_first_row(pe, a, text, embeds, pooled, err));
+    SDXL_TRY(fill_first_row(pe, a, text, embeds, pooled, err));
     return repeat_first_row(pe->be, embeds, pooled, err);
 }
 
@@ -300,7 +293,7 @@ static sdxl_status zero_rows(prompt_encoder *pe, tensor *embeds, tensor *pooled,
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "prompt encoder: out of memory");
     sdxl_status st = write_first_row(pe, embeds, pooled, zeros, zeros + ne, err);
     free(zeros);
-    TRY(st);
+    SDXL_TRY(st);
     return repeat_first_row(pe->be, embeds, pooled, err);
 }
 
@@ -310,17 +303,17 @@ static sdxl_status encode_request(prompt_encoder *pe, arena *a, const char *prom
 {
     dtype type = backend_compute_type(pe->be);
     int64_t rows = cfg ? 2 * batch : batch;
-    TRY(tensor_alloc(&out->embeds, a, type, 3,
+    SDXL_TRY(tensor_alloc(&out->embeds, a, type, 3,
                      (int64_t[]){rows, pe->tokens, pe->dim1 + pe->dim2}, err));
-    TRY(tensor_alloc(&out->pooled, a, type, 2, (int64_t[]){rows, pe->pooled}, err));
+    SDXL_TRY(tensor_alloc(&out->pooled, a, type, 2, (int64_t[]){rows, pe->pooled}, err));
     tensor pos_e, pos_p, neg_e, neg_p; // the positive rows [B, ...] and the negative ones
-    TRY(tensor_view_outer(&pos_e, &out->embeds, rows - batch, batch, err));
-    TRY(tensor_view_outer(&pos_p, &out->pooled, rows - batch, batch, err));
-    TRY(prompt_encoder_encode_rows(pe, a, prompt, &pos_e, &pos_p, err));
+    SDXL_TRY(tensor_view_outer(&pos_e, &out->embeds, rows - batch, batch, err));
+    SDXL_TRY(tensor_view_outer(&pos_p, &out->pooled, rows - batch, batch, err));
+    SDXL_TRY(prompt_encoder_encode_rows(pe, a, prompt, &pos_e, &pos_p, err));
     if (!cfg)
         return SDXL_OK;
-    TRY(tensor_view_outer(&neg_e, &out->embeds, 0, batch, err));
-    TRY(tensor_view_outer(&neg_p, &out->pooled, 0, batch, err));
+    SDXL_TRY(tensor_view_outer(&neg_e, &out->embeds, 0, batch, err));
+    SDXL_TRY(tensor_view_outer(&neg_p, &out->pooled, 0, batch, err));
     if (!negative && pe->force_zeros)
         return zero_rows(pe, &neg_e, &neg_p, err);
     return prompt_encoder_encode_rows(pe, a, negative ? negative : "", &neg_e, &neg_p, err);

@@ -104,6 +104,11 @@ typedef struct sdxl_model_params {
 
 sdxl_model_params sdxl_model_default_params(void);
 
+/* Command-line spellings: "auto", "cpu", "cuda" and "auto", "fp32", "fp16", "bf16".
+ * False (out untouched) for anything else. */
+bool sdxl_backend_parse(const char *name, sdxl_backend_kind *out);
+bool sdxl_dtype_parse(const char *name, sdxl_compute_dtype *out);
+
 /* Opens a diffusers-layout model directory (model_index.json, unet/, vae/, text_encoder/,
  * text_encoder_2/, tokenizer/, tokenizer_2/, scheduler/), preferring *.fp16.safetensors. */
 sdxl_status sdxl_model_open(const char *dir, const sdxl_model_params *params, sdxl_model **out,

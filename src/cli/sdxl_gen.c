@@ -3,7 +3,8 @@
  *
  *     sdxl-gen --model DIR [--image in.png] --prompt "a cat" [--negative-prompt TEXT]
  *              [--steps N] [--strength S] [--guidance G] [--seed N] [--batch N]
- *              [--width W] [--height H] [--threads N] [--vae-tiling] -o out.png
+ *              [--width W] [--height H] [--threads N] [--backend B] [--dtype T]
+ *              [--vae-tiling] -o out.png
  *
  * img2img with --image, txt2img without. A batch writes out-0.png, out-1.png, … (the format
  * follows the output's extension: .png, .jpg/.jpeg, .webp). Progress bars for loading and
@@ -30,6 +31,8 @@ typedef struct options {
     image_format format; /* from the output's extension */
     bool vae_tiling;
     int threads;
+    sdxl_backend_kind backend;
+    sdxl_compute_dtype dtype;
     sdxl_generate_params gen;
 } options;
 
@@ -51,6 +54,9 @@ static void usage(FILE *f)
             "  --width W, --height H   output size, multiples of 8 (default: the input's, or "
             "the model's)\n"
             "  --threads N             cpu threads (default: every core)\n"
+            "  --backend B             auto, cpu or cuda (default auto: cuda when built and a "
+            "GPU is present)\n"
+            "  --dtype T               compute type: auto, fp32, fp16 or bf16 (default auto)\n"
             "  --vae-tiling            tiled VAE (large images in less memory)\n"
             "  -o, --output OUT        output file; .png, .jpg or .webp\n",
             SDXL_MAX_STEPS, (double)SDXL_MAX_GUIDANCE);
@@ -137,12 +143,16 @@ static bool parse_args(int argc, char **argv, options *o)
             ok = parse_int(v, &o->gen.height);
         else if (!strcmp(a, "--threads"))
             ok = parse_int(v, &o->threads);
+        else if (!strcmp(a, "--backend"))
+            ok = sdxl_backend_parse(v, &o->backend);
+        else if (!strcmp(a, "--dtype"))
+            ok = sdxl_dtype_parse(v, &o->dtype);
         else {
             fprintf(stderr, "sdxl-gen: unknown option %s; see --help\n", a);
             return false;
         }
         if (!ok) {
-            fprintf(stderr, "sdxl-gen: %s: \"%s\" is not a valid number\n", a, v);
+            fprintf(stderr, "sdxl-gen: %s: \"%s\" is not a valid value; see --help\n", a, v);
             return false;
         }
     }
@@ -364,6 +374,8 @@ int main(int argc, char **argv)
     bar load_bar = {.tty = isatty(STDERR_FILENO), .last_percent = -1};
     sdxl_model_params mp = sdxl_model_default_params();
     mp.threads = o.threads;
+    mp.backend = o.backend;
+    mp.dtype = o.dtype;
     mp.vae_tiling = o.vae_tiling;
     mp.load_progress = on_load;
     mp.load_progress_user = &load_bar;

@@ -29,6 +29,39 @@ sdxl_model_params sdxl_model_default_params(void)
     return p;
 }
 
+/* Index of name in a NULL-terminated list, or -1. */
+static int name_index(const char *name, const char *const *names)
+{
+    for (int i = 0; name && names[i]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+bool sdxl_backend_parse(const char *name, sdxl_backend_kind *out)
+{
+    static const char *const names[] = {"auto", "cpu", "cuda", NULL};
+    static const sdxl_backend_kind kinds[] = {SDXL_BACKEND_AUTO, SDXL_BACKEND_CPU,
+                                              SDXL_BACKEND_CUDA};
+    int i = name_index(name, names);
+    if (i < 0)
+        return false;
+    *out = kinds[i];
+    return true;
+}
+
+bool sdxl_dtype_parse(const char *name, sdxl_compute_dtype *out)
+{
+    static const char *const names[] = {"auto", "fp32", "fp16", "bf16", NULL};
+    static const sdxl_compute_dtype types[] = {SDXL_DTYPE_AUTO, SDXL_DTYPE_FP32,
+                                               SDXL_DTYPE_FP16, SDXL_DTYPE_BF16};
+    int i = name_index(name, names);
+    if (i < 0)
+        return false;
+    *out = types[i];
+    return true;
+}
+
 sdxl_status sdxl_model_open(const char *dir, const sdxl_model_params *params, sdxl_model **out,
                             sdxl_error *err)
 {

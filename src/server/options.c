@@ -209,13 +209,7 @@ static sdxl_status apply_flag(const struct flag *f, const char *value, server_op
     case FLAG_MODEL:
         return parse_path(f->name, value, o->model_dir, sizeof o->model_dir, err);
     case FLAG_BACKEND:
-        if (strcmp(value, "auto") == 0)
-            o->backend = SDXL_BACKEND_AUTO;
-        else if (strcmp(value, "cpu") == 0)
-            o->backend = SDXL_BACKEND_CPU;
-        else if (strcmp(value, "cuda") == 0)
-            o->backend = SDXL_BACKEND_CUDA;
-        else
+        if (!sdxl_backend_parse(value, &o->backend))
             return bad_value(err, f->name, value, "auto, cpu or cuda");
         return SDXL_OK;
     case FLAG_THREADS:

@@ -1,0 +1,418 @@
+/*
+ * cuda_conv.c — 2-D convolutions, NHWC. 1x1 kernels at stride 1 are matrix products
+ * (cuda_gemm.c); the rest go through cuDNN's graph API, the C "backend" API: tensor,
+ * convolution and operation-graph descriptors, engine heuristics, execution plans, variant
+ * packs. That API takes asymmetric padding, which the VAE encoder's downsamplers need.
+ *
+ * A plan is built for one image (N = 1) of a shape and kept; a batch runs it image by image,
+ * so an image's bits never depend on the batch. The engine configurations come from cuDNN's
+ * heuristics (mode A, then its fallback list); the first one that is acceptable and finalizes
+ * is kept. Refused: engines that say they are nondeterministic, that accumulate in less than
+ * fp32, FFT and Winograd engines (they change the arithmetic), and for F32 — the checking
+ * type, which must stay fp32 — engines that use tensor cores (TF32) or down-convert inputs.
+ *
+ * The bias is added afterwards by the element-wise add kernel: one more pass over y, kept
+ * apart until the fused conv + bias graph can be tested on a GPU.
+ */
+#include "backend/cuda/cuda_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DESCRIPTORS 16
+#define MAX_ENGINE_CONFIGS 32
+
+enum { UID_X = 'x', UID_W = 'w', UID_Y = 'y' };
+
+/* Everything that decides the plan (one image). Zeroed before it is filled. */
+typedef struct conv_key {
+    int32_t type, align_x, align_w, align_y;
+    int64_t h, w, cin, cout, kh, kw, ho, wo;
+    int64_t stride, pad_top, pad_left, pad_bottom, pad_right;
+} conv_key;
+
+typedef struct conv_plan {
+    conv_key key;
+    /* Every descriptor the plan was made from, kept alive as long as the plan. */
+    cudnnBackendDescriptor_t desc[MAX_DESCRIPTORS];
+    int n_desc;
+    cudnnBackendDescriptor_t plan;
+    int64_t workspace;
+} conv_plan;
+
+#define DNN(call, what) SDXL_TRY(cuda_check_dnn((call), (what), err))
+
+void cuda_conv_weight_layout(const float *src, float *dst, int64_t cout, int64_t cin, int64_t kh,
+                             int64_t kw)
+{
+    for (int64_t co = 0; co < cout; co++)
+        for (int64_t ci = 0; ci < cin; ci++)
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++)
+                    dst[((co * kh + ky) * kw + kx) * cin + ci] =
+                        src[((co * cin + ci) * kh + ky) * kw + kx];
+}
+
+static void conv_plan_free(conv_plan *p)
+{
+    if (p->plan)
+        cudnnBackendDestroyDescriptor(p->plan);
+    for (int i = p->n_desc - 1; i >= 0; i--)
+        cudnnBackendDestroyDescriptor(p->desc[i]);
+    free(p);
+}
+
+void cuda_conv_plans_free(cuda_backend *cb)
+{
+    for (size_t i = 0; i < cb->conv_plans.count; i++)
+        conv_plan_free(cb->conv_plans.plans[i]);
+    free(cb->conv_plans.plans);
+    memset(&cb->conv_plans, 0, sizeof(cb->conv_plans));
+}
+
+/* A descriptor owned by the plan (freed with it, whatever fails later). */
+static sdxl_status plan_descriptor(conv_plan *p, cudnnBackendDescriptorType_t type,
+                                   cudnnBackendDescriptor_t *out, sdxl_error *err)
+{
+    if (p->n_desc == MAX_DESCRIPTORS)
+        return error_set(err, SDXL_ERR_INTERNAL, "cuda backend: too many cuDNN descriptors");
+    DNN(cudnnBackendCreateDescriptor(type, out), "creating a descriptor");
+    p->desc[p->n_desc++] = *out;
+    return SDXL_OK;
+}
+
+static cudnnDataType_t dnn_type(dtype t)
+{
+    switch (t) {
+    case DTYPE_F16:
+        return CUDNN_DATA_HALF;
+    case DTYPE_BF16:
+        return CUDNN_DATA_BFLOAT16;
+    default:
+        return CUDNN_DATA_FLOAT;
+    }
+}
+
+/* An NHWC tensor, described as cuDNN wants it: dimensions in NCHW order, strides of NHWC. */
+static sdxl_status nhwc_tensor(conv_plan *p, int64_t uid, int64_t n, int64_t c, int64_t h,
+                               int64_t w, int64_t alignment, cudnnBackendDescriptor_t *out,
+                               sdxl_error *err)
+{
+    cudnnDataType_t type = dnn_type((dtype)p->key.type);
+    int64_t dims[4] = {n, c, h, w};
+    int64_t strides[4] = {h * w * c, 1, w * c, c};
+    cudnnBackendDescriptor_t d;
+    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, &d, err));
+    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type),
+        "tensor type");
+    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims),
+        "tensor dimensions");
+    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides),
+        "tensor strides");
+    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid),
+        "tensor id");
+    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1,
+                                 &alignment),
+        "tensor alignment");
+    DNN(cudnnBackendFinalize(d), "tensor descriptor");
+    *out = d;
+    return SDXL_OK;
+}
+
+/* The operation graph of y = conv(x, w). */
+static sdxl_status conv_graph(cuda_backend *cb, conv_plan *p, cudnnBackendDescriptor_t *graph,
+                              sdxl_error *err)
+{
+    const conv_key *k = &p->key;
+    cudnnBackendDescriptor_t x, w, y, conv, op;
+    SDXL_TRY(nhwc_tensor(p, UID_X, 1, k->cin, k->h, k->w, k->align_x, &x, err));
+    SDXL_TRY(nhwc_tensor(p, UID_W, k->cout, k->cin, k->kh, k->kw, k->align_w, &w, err));
+    SDXL_TRY(nhwc_tensor(p, UID_Y, 1, k->cout, k->ho, k->wo, k->align_y, &y, err));
+
+    int64_t spatial = 2;
+    cudnnDataType_t compute = CUDNN_DATA_FLOAT;
+    cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION; /* torch's conv2d */
+    int64_t pre[2] = {k->pad_top, k->pad_left}, post[2] = {k->pad_bottom, k->pad_right};
+    int64_t dilation[2] = {1, 1}, stride[2] = {k->stride, k->stride};
+    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &conv, err));
+    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1,
+                                 &spatial),
+        "convolution dimensions");
+    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1,
+                                 &compute),
+        "convolution compute type");
+    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE,
+                                 CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode),
+        "convolution mode");
+    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2,
+                                 pre),
+        "convolution padding");
+    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2,
+                                 post),
+        "convolution padding");
+    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2,
+                                 dilation),
+        "convolution dilation");
+    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2,
+                                 stride),
+        "convolution stride");
+    DNN(cudnnBackendFinalize(conv), "convolution descriptor");
+
+    float alpha = 1.0f, beta = 0.0f;
+    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, &op, err));
+    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x),
+        "convolution input");
+    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w),
+        "convolution weight");
+    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y),
+        "convolution output");
+    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv),
+        "convolution operation");
+    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+                                 CUDNN_TYPE_FLOAT, 1, &alpha),
+        "convolution alpha");
+    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA,
+                                 CUDNN_TYPE_FLOAT, 1, &beta),
+        "convolution beta");
+    DNN(cudnnBackendFinalize(op), "convolution operation");
+
+    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph, err));
+    DNN(cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &op),
+        "operation graph");
+    DNN(cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1,
+                                 &cb->dnn),
+        "operation graph");
+    DNN(cudnnBackendFinalize(*graph), "operation graph");
+    return SDXL_OK;
+}
+
+/* Whether an engine configuration computes what we need the way we need it (see the top). */
+static bool engine_acceptable(cudnnBackendDescriptor_t cfg, bool exact_f32)
+{
+    cudnnBackendDescriptor_t engine;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) !=
+        CUDNN_STATUS_SUCCESS)
+        return false;
+    cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+    int64_t n = 0;
+    bool ok =
+        cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                 &n, &engine) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
+                                 CUDNN_TYPE_NUMERICAL_NOTE, CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n,
+                                 notes) == CUDNN_STATUS_SUCCESS;
+    for (int64_t i = 0; ok && i < n; i++) {
+        switch (notes[i]) {
+        case CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC:
+        case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION:
+        case CUDNN_NUMERICAL_NOTE_FFT:
+        case CUDNN_NUMERICAL_NOTE_WINOGRAD:
+        case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4:
+        case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6:
+        case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13:
+            ok = false;
+            break;
+        case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
+        case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:
+            ok = !exact_f32;
+            break;
+        default:
+            break;
+        }
+    }
+    cudnnBackendDestroyDescriptor(engine);
+    return ok;
+}
+
+/* Tries the configurations one heuristics mode proposes; sets p->plan on success. The last
+ * cuDNN failure is left in err (for the message when no mode works). */
+static void try_heuristics(cuda_backend *cb, conv_plan *p, cudnnBackendDescriptor_t graph,
+                           cudnnBackendHeurMode_t mode, sdxl_error *err)
+{
+    bool exact_f32 = p->key.type == DTYPE_F32;
+    cudnnBackendDescriptor_t heur = NULL, cfgs[MAX_ENGINE_CONFIGS];
+    int64_t count = 0, got = 0, created = 0;
+    if (cuda_check_dnn(cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur),
+                       "engine heuristics", err))
+        return;
+    if (cuda_check_dnn(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
+                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph),
+                       "engine heuristics", err) ||
+        cuda_check_dnn(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
+                                                CUDNN_TYPE_HEUR_MODE, 1, &mode),
+                       "engine heuristics", err) ||
+        cuda_check_dnn(cudnnBackendFinalize(heur), "engine heuristics", err) ||
+        cuda_check_dnn(cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, NULL),
+                       "engine heuristics", err))
+        goto done;
+    count = count < MAX_ENGINE_CONFIGS ? count : MAX_ENGINE_CONFIGS;
+    for (; created < count; created++)
+        if (cuda_check_dnn(
+                cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfgs[created]),
+                "engine configuration", err))
+            goto done;
+    if (cuda_check_dnn(cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs),
+                       "engine heuristics", err))
+        goto done;
+    for (int64_t i = 0; i < got && i < count && !p->plan; i++) {
+        if (!engine_acceptable(cfgs[i], exact_f32))
+            continue;
+        cudnnBackendDescriptor_t plan;
+        if (cuda_check_dnn(
+                cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan),
+                "execution plan", err))
+            goto done;
+        int64_t n = 0, workspace = 0;
+        if (cuda_check_dnn(cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE,
+                                                    CUDNN_TYPE_HANDLE, 1, &cb->dnn),
+                           "execution plan", err) ||
+            cuda_check_dnn(cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]),
+                           "execution plan", err) ||
+            cuda_check_dnn(cudnnBackendFinalize(plan), "execution plan", err) ||
+            cuda_check_dnn(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                                    CUDNN_TYPE_INT64, 1, &n, &workspace),
+                           "execution plan workspace", err) ||
+            p->n_desc == MAX_DESCRIPTORS) {
+            cudnnBackendDestroyDescriptor(plan);
+            continue;
+        }
+        /* The configuration stays alive with the plan made from it. */
+        p->desc[p->n_desc++] = cfgs[i];
+        cfgs[i] = NULL;
+        p->plan = plan;
+        p->workspace = workspace;
+    }
+done:
+    for (int64_t i = 0; i < created; i++)
+        if (cfgs[i])
+            cudnnBackendDestroyDescriptor(cfgs[i]);
+    cudnnBackendDestroyDescriptor(heur);
+}
+
+static sdxl_status conv_plan_build(cuda_backend *cb, conv_plan *p, sdxl_error *err)
+{
+    cudnnBackendDescriptor_t graph;
+    SDXL_TRY(conv_graph(cb, p, &graph, err));
+    sdxl_error last;
+    error_clear(&last);
+    try_heuristics(cb, p, graph, CUDNN_HEUR_MODE_A, &last);
+    if (!p->plan)
+        try_heuristics(cb, p, graph, CUDNN_HEUR_MODE_FALLBACK, &last);
+    if (p->plan)
+        return SDXL_OK;
+    const conv_key *k = &p->key;
+    return error_set(err, SDXL_ERR_BACKEND,
+                     "cuda backend: cuDNN has no usable engine for a %lldx%lld convolution of "
+                     "[1, %lld, %lld, %lld] to %lld channels (%s, stride %lld, alignment %d "
+                     "bytes)%s%s",
+                     (long long)k->kh, (long long)k->kw, (long long)k->h, (long long)k->w,
+                     (long long)k->cin, (long long)k->cout, dtype_name((dtype)k->type),
+                     (long long)k->stride, k->align_x, last.message[0] ? "; last failure: " : "",
+                     last.message);
+}
+
+static sdxl_status conv_plan_get(cuda_backend *cb, const conv_key *key, conv_plan **out,
+                                 sdxl_error *err)
+{
+    for (size_t i = 0; i < cb->conv_plans.count; i++) {
+        conv_plan *p = cb->conv_plans.plans[i];
+        if (memcmp(&p->key, key, sizeof(*key)) == 0) {
+            *out = p;
+            return SDXL_OK;
+        }
+    }
+    conv_plan *p = calloc(1, sizeof(*p));
+    if (!p)
+        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");
+    p->key = *key;
+    sdxl_status st = conv_plan_build(cb, p, err);
+    if (!st)
+        st = cuda_plan_cache_add(&cb->conv_plans, p, err);
+    if (st) {
+        conv_plan_free(p);
+        return st;
+    }
+    *out = p;
+    return SDXL_OK;
+}
+
+/* Runs the plan on one image. */
+static sdxl_status conv_execute(cuda_backend *cb, const conv_plan *p, void *x, void *w, void *y,
+                                sdxl_error *err)
+{
+    void *ptrs[3] = {x, w, y};
+    int64_t uids[3] = {UID_X, UID_W, UID_Y};
+    void *workspace = cb->conv_workspace.data;
+    cudnnBackendDescriptor_t pack;
+    DNN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack), "variant pack");
+    sdxl_status st =
+        cuda_check_dnn(cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                                CUDNN_TYPE_VOID_PTR, 3, ptrs),
+                       "variant pack", err);
+    if (!st)
+        st = cuda_check_dnn(cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
+                                                     CUDNN_TYPE_INT64, 3, uids),
+                            "variant pack", err);
+    if (!st)
+        st = cuda_check_dnn(cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
+                                                     CUDNN_TYPE_VOID_PTR, 1, &workspace),
+                            "variant pack", err);
+    if (!st)
+        st = cuda_check_dnn(cudnnBackendFinalize(pack), "variant pack", err);
+    if (!st)
+        st = cuda_check_dnn(cudnnBackendExecute(cb->dnn, p->plan, pack), "convolution", err);
+    cudnnBackendDestroyDescriptor(pack);
+    return st;
+}
+
+sdxl_status cuda_conv2d(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                        const conv2d_params *p, tensor *y, sdxl_error *err)
+{
+    cuda_backend *cb = cuda_of(b);
+    int64_t kh = w->shape[2], kw = w->shape[3];
+    /* The checks in backend.c allow no padding on a 1x1 kernel: it is a matrix product. */
+    if (kh == 1 && kw == 1 && p->stride == 1)
+        return cuda_linear_rows(cb, x, w->data, w->shape[0], bias, BACKEND_ACT_NONE, y, err);
+
+    size_t es = dtype_size(x->type);
+    size_t x_image = (size_t)(x->shape[1] * x->shape[2] * x->shape[3]) * es;
+    size_t y_image = (size_t)(y->shape[1] * y->shape[2] * y->shape[3]) * es;
+    bool batched = x->shape[0] > 1;
+    conv_key key;
+    memset(&key, 0, sizeof(key));
+    key.type = (int32_t)x->type;
+    key.align_x = cuda_alignment(x->data, batched ? x_image : 0);
+    key.align_w = cuda_alignment(w->data, 0);
+    key.align_y = cuda_alignment(y->data, batched ? y_image : 0);
+    key.h = x->shape[1];
+    key.w = x->shape[2];
+    key.cin = x->shape[3];
+    key.cout = w->shape[0];
+    key.kh = kh;
+    key.kw = kw;
+    key.ho = y->shape[1];
+    key.wo = y->shape[2];
+    key.stride = p->stride;
+    key.pad_top = p->pad_top;
+    key.pad_left = p->pad_left;
+    key.pad_bottom = p->pad_bottom;
+    key.pad_right = p->pad_right;
+    conv_plan *plan = NULL;
+    SDXL_TRY(conv_plan_get(cb, &key, &plan, err));
+    SDXL_TRY(cuda_buffer_reserve(cb, &cb->conv_workspace, (size_t)plan->workspace,
+                                 "convolution workspace", err));
+    for (int64_t i = 0; i < x->shape[0]; i++)
+        SDXL_TRY(conv_execute(cb, plan, (unsigned char *)x->data + (size_t)i * x_image, w->data,
+                              (unsigned char *)y->data + (size_t)i * y_image, err));
+    if (!bias)
+        return SDXL_OK;
+    return cuda_binary(b, BACKEND_BINARY_ADD, y, bias, y, err);
+}

@@ -1,0 +1,835 @@
+/*
+ * test_cuda_ops.c — every op of the cuda backend against the cpu backend, on random inputs at
+ * SDXL's shapes, in each compute type (F32, F16, BF16); and the cuda backend's refusal when
+ * there is no GPU.
+ *
+ * Inputs are drawn in f32, rounded to the compute type, and given to both backends, so what
+ * differs is the cuda backend's arithmetic only. Outputs are poisoned with NaN first, so an
+ * element an op does not write fails. The error is max |cuda - cpu| / max |cpu| over the
+ * output (bt_rel_error), under a tolerance per type:
+ *   F32   1e-4  fp32 in another order, CUDA's erf and exp: about 1e-6 expected
+ *   F16   4e-3  outputs rounded to 11 bits (4.9e-4), probabilities too inside attention
+ *   BF16  2e-2  outputs rounded to 8 bits (3.9e-3), probabilities too inside attention
+ * A wrong index, a missed bias or a wrong variance is far above all three. Also checked: the
+ * same bits on a second run; an image's bits alone and inside a batch.
+ *
+ * Without a GPU, or in a build without the cuda backend, every GPU test calls cmocka's skip()
+ * after printing why, and the program exits with 77, which ctest reports as skipped
+ * (SKIP_RETURN_CODE in tests/CMakeLists.txt), not as passed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "support/backend_test.h"
+
+#define EXIT_SKIPPED 77
+#define ARENA_BYTES ((size_t)512 << 20)
+
+/* Why the cuda backend cannot be created here; empty when it can. */
+static char no_gpu[SDXL_ERROR_MESSAGE_MAX];
+
+typedef struct fixture {
+    dtype type;
+    backend *cpu, *gpu;
+    arena host, device;
+    void *device_block;
+    uint64_t rng;
+} fixture;
+
+/* The same tensor on both backends. */
+typedef struct pair {
+    tensor c, g;
+} pair;
+
+static void expect_ok(sdxl_status st, const sdxl_error *err)
+{
+    if (st != SDXL_OK)
+        fail_msg("%s: %s", sdxl_status_name(st), err->message);
+}
+
+static double tolerance(dtype t)
+{
+    return t == DTYPE_F32 ? 1e-4 : t == DTYPE_F16 ? 4e-3 : 2e-2;
+}
+
+static int group_setup(void **state, dtype type)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->type = type;
+    f->rng = 20240611u + (uint64_t)type;
+    *state = f;
+    if (no_gpu[0])
+        return 0;
+    sdxl_error err;
+    backend_params p = backend_default_params();
+    p.compute_type = type;
+    expect_ok(backend_create("cuda", &p, &f->gpu, &err), &err);
+    f->cpu = bt_backend("cpu", 0);
+    bt_arena(&f->host, ARENA_BYTES);
+    expect_ok(backend_buffer_alloc(f->gpu, ARENA_BYTES, &f->device_block, &err), &err);
+    arena_init_borrowed(&f->device, f->device_block, ARENA_BYTES);
+    return 0;
+}
+
+static int setup_f32(void **state)
+{
+    return group_setup(state, DTYPE_F32);
+}
+
+static int setup_f16(void **state)
+{
+    return group_setup(state, DTYPE_F16);
+}
+
+static int setup_bf16(void **state)
+{
+    return group_setup(state, DTYPE_BF16);
+}
+
+static int group_teardown(void **state)
+{
+    fixture *f = *state;
+    if (f->gpu) {
+        backend_buffer_free(f->gpu, f->device_block);
+        backend_destroy(f->gpu);
+        arena_free(&f->host);
+        backend_destroy(f->cpu);
+    }
+    free(f);
+    return 0;
+}
+
+/* The fixture, or a skipped test when there is no GPU (main says why, once). */
+static fixture *need_gpu(void **state)
+{
+    if (no_gpu[0])
+        skip();
+    return *state;
+}
+
+static void round_to_type(dtype t, float *x, size_t n)
+{
+    if (t == DTYPE_F32)
+        return;
+    void *tmp = malloc(n * dtype_size(t));
+    assert_non_null(tmp);
+    dtype_from_f32(t, x, tmp, n);
+    dtype_to_f32(t, tmp, x, n);
+    free(tmp);
+}
+
+/* n random values in [-scale, scale), exactly representable in the compute type. */
+static float *random_values(fixture *f, size_t n, float scale)
+{
+    float *x = bt_random(&f->rng, n, scale);
+    round_to_type(f->type, x, n);
+    return x;
+}
+
+static size_t numel_of(int ndim, const int64_t *shape)
+{
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= (size_t)shape[i];
+    return n;
+}
+
+static tensor gpu_tensor(fixture *f, int ndim, const int64_t *shape, const float *host)
+{
+    sdxl_error err;
+    tensor t;
+    expect_ok(tensor_alloc(&t, &f->device, f->type, ndim, shape, &err), &err);
+    expect_ok(backend_tensor_write(f->gpu, &t, DTYPE_F32, host, numel_of(ndim, shape), &err), &err);
+    return t;
+}
+
+static pair input(fixture *f, int ndim, const int64_t *shape, const float *host)
+{
+    pair p = {bt_input(f->cpu, &f->host, ndim, shape, host), gpu_tensor(f, ndim, shape, host)};
+    return p;
+}
+
+static pair output(fixture *f, int ndim, const int64_t *shape)
+{
+    size_t n = numel_of(ndim, shape);
+    float *nan = malloc(n * sizeof(float));
+    assert_non_null(nan);
+    for (size_t i = 0; i < n; i++)
+        nan[i] = NAN;
+    pair p = {bt_output(f->cpu, &f->host, ndim, shape), gpu_tensor(f, ndim, shape, nan)};
+    free(nan);
+    return p;
+}
+
+static pair weight(fixture *f, tensor_kind kind, int ndim, const int64_t *shape, const float *host)
+{
+    sdxl_error err;
+    pair p;
+    p.c = bt_weight(f->cpu, kind, ndim, shape, host);
+    expect_ok(backend_weight_upload(f->gpu, kind, ndim, shape, DTYPE_F32, host, &p.g, &err), &err);
+    return p;
+}
+
+static void weight_free(fixture *f, pair *w)
+{
+    backend_weight_free(f->cpu, &w->c);
+    backend_weight_free(f->gpu, &w->g);
+}
+
+/* Compares the two backends' outputs; prints the error so a run shows the margins. */
+static void expect_close(fixture *f, const char *what, const pair *y)
+{
+    size_t n = (size_t)tensor_numel(&y->c);
+    float *want_f = bt_read(f->cpu, &y->c);
+    float *got = bt_read(f->gpu, &y->g);
+    double *want = malloc(n * sizeof(double));
+    assert_non_null(want);
+    for (size_t i = 0; i < n; i++)
+        want[i] = want_f[i];
+    double e = bt_rel_error(got, want, n);
+    double tol = tolerance(f->type);
+    printf("  %-4s %-56s rel error %.3g\n", dtype_name(f->type), what, e);
+    free(want);
+    free(want_f);
+    free(got);
+    if (!(e < tol))
+        fail_msg("%s %s: relative error %g is over %g", dtype_name(f->type), what, e, tol);
+}
+
+static void reset(fixture *f, arena_mark host, arena_mark device)
+{
+    arena_reset_to(&f->host, host);
+    arena_reset_to(&f->device, device);
+}
+
+/* ---- matrix products ---------------------------------------------------------------------- */
+
+static void check_linear(fixture *f, int64_t b, int64_t t, int64_t k, int64_t n, bool bias,
+                         backend_act act)
+{
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    /* t > 0: token rows [b, t, k]; t == 0: one vector per image [b, k]. */
+    int ndim = t > 0 ? 3 : 2;
+    int64_t xs[3] = {b, t, k}, ys[3] = {b, t, n};
+    if (t == 0) {
+        xs[1] = k;
+        ys[1] = n;
+    }
+    size_t rows = (size_t)(b * (t > 0 ? t : 1));
+    float *xh = random_values(f, rows * (size_t)k, 1.0f);
+    float *wh = random_values(f, (size_t)(n * k), 1.0f / sqrtf((float)k));
+    float *bh = random_values(f, (size_t)n, 0.5f);
+    pair x = input(f, ndim, xs, xh);
+    pair w = weight(f, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){n, k}, wh);
+    pair bv = weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){n}, bh);
+    pair y = output(f, ndim, ys);
+    expect_ok(backend_linear(f->cpu, &x.c, &w.c, bias ? &bv.c : NULL, act, &y.c, &err), &err);
+    expect_ok(backend_linear(f->gpu, &x.g, &w.g, bias ? &bv.g : NULL, act, &y.g, &err), &err);
+    char what[96];
+    snprintf(what, sizeof(what), "linear %lldx%lld -> %lld bias %d act %d", (long long)rows,
+             (long long)k, (long long)n, bias, (int)act);
+    expect_close(f, what, &y);
+    weight_free(f, &w);
+    weight_free(f, &bv);
+    free(xh);
+    free(wh);
+    free(bh);
+    reset(f, hm, dm);
+}
+
+static void test_linear(void **state)
+{
+    fixture *f = need_gpu(state);
+    check_linear(f, 2, 77, 768, 3072, true, BACKEND_ACT_QUICK_GELU); /* CLIP-L MLP */
+    check_linear(f, 2, 77, 1280, 5120, true, BACKEND_ACT_GELU);      /* bigG MLP */
+    check_linear(f, 2, 333, 640, 5120, true, BACKEND_ACT_NONE);      /* GEGLU projection */
+    check_linear(f, 2, 256, 640, 640, false, BACKEND_ACT_NONE);      /* to_q */
+    check_linear(f, 2, 0, 1280, 1280, true, BACKEND_ACT_SILU);       /* time embedding [B, C] */
+    check_linear(f, 1, 0, 2816, 1280, true, BACKEND_ACT_NONE);       /* add_embedding */
+}
+
+static void check_matmul(fixture *f, int64_t batch, int64_t m, int64_t k, int64_t n, bool trans_b,
+                         float alpha)
+{
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t bs[3] = {batch, trans_b ? n : k, trans_b ? k : n};
+    float *ah = random_values(f, (size_t)(batch * m * k), 1.0f);
+    float *bh = random_values(f, (size_t)(batch * k * n), 1.0f);
+    pair a = input(f, 3, (int64_t[]){batch, m, k}, ah);
+    pair bm = input(f, 3, bs, bh);
+    pair c = output(f, 3, (int64_t[]){batch, m, n});
+    expect_ok(backend_matmul(f->cpu, &a.c, &bm.c, trans_b, alpha, &c.c, &err), &err);
+    expect_ok(backend_matmul(f->gpu, &a.g, &bm.g, trans_b, alpha, &c.g, &err), &err);
+    char what[96];
+    snprintf(what, sizeof(what), "matmul %lld x (%lldx%lld . %lldx%lld) trans_b %d",
+             (long long)batch, (long long)m, (long long)k, (long long)k, (long long)n, trans_b);
+    expect_close(f, what, &c);
+    free(ah);
+    free(bh);
+    reset(f, hm, dm);
+}
+
+static void test_matmul(void **state)
+{
+    fixture *f = need_gpu(state);
+    check_matmul(f, 3, 100, 64, 77, false, 1.0f);
+    check_matmul(f, 3, 100, 64, 77, true, 0.125f);
+    check_matmul(f, 2, 33, 130, 250, false, -0.5f);
+}
+
+/* ---- convolution ---------------------------------------------------------------------------- */
+
+static void check_conv(fixture *f, int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout,
+                       int64_t k, conv2d_params p, bool bias)
+{
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t ho = (h + p.pad_top + p.pad_bottom - k) / p.stride + 1;
+    int64_t wo = (w + p.pad_left + p.pad_right - k) / p.stride + 1;
+    float *xh = random_values(f, (size_t)(n * h * w * cin), 1.0f);
+    float *wh = random_values(f, (size_t)(cout * cin * k * k), 1.0f / sqrtf((float)(cin * k * k)));
+    float *bh = random_values(f, (size_t)cout, 0.5f);
+    pair x = input(f, 4, (int64_t[]){n, h, w, cin}, xh);
+    pair wt = weight(f, TENSOR_WEIGHT_CONV, 4, (int64_t[]){cout, cin, k, k}, wh);
+    pair bv = weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){cout}, bh);
+    pair y = output(f, 4, (int64_t[]){n, ho, wo, cout});
+    expect_ok(backend_conv2d(f->cpu, &x.c, &wt.c, bias ? &bv.c : NULL, &p, &y.c, &err), &err);
+    expect_ok(backend_conv2d(f->gpu, &x.g, &wt.g, bias ? &bv.g : NULL, &p, &y.g, &err), &err);
+    char what[96];
+    snprintf(what, sizeof(what), "conv %lldx%lld s%d pad %d%d%d%d [%lld,%lld,%lld,%lld]->%lld",
+             (long long)k, (long long)k, p.stride, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right,
+             (long long)n, (long long)h, (long long)w, (long long)cin, (long long)cout);
+    expect_close(f, what, &y);
+    weight_free(f, &wt);
+    weight_free(f, &bv);
+    free(xh);
+    free(wh);
+    free(bh);
+    reset(f, hm, dm);
+}
+
+static void test_conv2d(void **state)
+{
+    fixture *f = need_gpu(state);
+    conv2d_params same = {1, 1, 1, 1, 1}, none = {1, 0, 0, 0, 0};
+    conv2d_params down = {2, 1, 1, 1, 1}, vae_down = {2, 0, 0, 1, 1};
+    check_conv(f, 2, 24, 24, 320, 320, 3, same, true);     /* UNet resnet conv */
+    check_conv(f, 2, 64, 64, 4, 320, 3, same, true);       /* UNet conv_in */
+    check_conv(f, 2, 64, 64, 320, 4, 3, same, true);       /* UNet conv_out */
+    check_conv(f, 1, 128, 128, 3, 128, 3, same, true);     /* VAE encoder conv_in, RGB */
+    check_conv(f, 2, 32, 32, 320, 320, 3, down, true);     /* UNet downsampler */
+    check_conv(f, 2, 32, 32, 128, 128, 3, vae_down, true); /* VAE downsampler */
+    check_conv(f, 2, 32, 32, 640, 320, 1, none, true);     /* resnet shortcut, 1x1 */
+    check_conv(f, 1, 17, 23, 64, 96, 3, same, false);      /* odd sizes, no bias */
+    check_conv(f, 2, 8, 8, 8, 8, 1, none, true);           /* quant_conv */
+    check_conv(f, 2, 16, 16, 4, 4, 1, none, true);         /* post_quant_conv: 8-byte rows */
+}
+
+/* ---- normalisation and softmax ---------------------------------------------------------- */
+
+static void check_group_norm(fixture *f, int ndim, const int64_t *shape, int groups, float eps,
+                             bool silu)
+{
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t c = shape[ndim - 1];
+    size_t n = numel_of(ndim, shape);
+    /* An offset mean, as real activations have, so E[x²] - mean² would show cancellation. */
+    float *xh = random_values(f, n, 2.0f);
+    for (size_t i = 0; i < n; i++)
+        xh[i] += 1.5f;
+    round_to_type(f->type, xh, n);
+    float *gh = random_values(f, (size_t)c, 1.0f);
+    float *bh = random_values(f, (size_t)c, 1.0f);
+    pair x = input(f, ndim, shape, xh);
+    pair g = weight(f, TENSOR_WEIGHT_VECTOR, 1, &c, gh);
+    pair bt = weight(f, TENSOR_WEIGHT_VECTOR, 1, &c, bh);
+    pair y = output(f, ndim, shape);
+    expect_ok(backend_group_norm(f->cpu, &x.c, groups, eps, &g.c, &bt.c, silu, &y.c, &err), &err);
+    expect_ok(backend_group_norm(f->gpu, &x.g, groups, eps, &g.g, &bt.g, silu, &y.g, &err), &err);
+    char what[96], buf[64];
+    snprintf(what, sizeof(what), "group_norm %s groups %d silu %d",
+             tensor_shape_str(&x.c, buf, sizeof(buf)), groups, silu);
+    expect_close(f, what, &y);
+    /* In place gives the same. */
+    expect_ok(backend_group_norm(f->gpu, &x.g, groups, eps, &g.g, &bt.g, silu, &x.g, &err), &err);
+    pair in_place = {y.c, x.g};
+    expect_close(f, "  ... in place", &in_place);
+    weight_free(f, &g);
+    weight_free(f, &bt);
+    free(xh);
+    free(gh);
+    free(bh);
+    reset(f, hm, dm);
+}
+
+static void test_group_norm(void **state)
+{
+    fixture *f = need_gpu(state);
+    check_group_norm(f, 4, (int64_t[]){2, 32, 32, 320}, 32, 1e-5f, true);
+    check_group_norm(f, 4, (int64_t[]){2, 16, 16, 2560}, 32, 1e-5f, true); /* widest concat */
+    check_group_norm(f, 4, (int64_t[]){1, 64, 64, 128}, 32, 1e-6f, false); /* VAE */
+    check_group_norm(f, 4, (int64_t[]){2, 7, 9, 96}, 32, 1e-5f, true);     /* odd */
+    check_group_norm(f, 3, (int64_t[]){2, 1024, 640}, 32, 1e-6f, false);   /* transformer in */
+}
+
+static void check_layer_norm(fixture *f, int ndim, const int64_t *shape)
+{
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t c = shape[ndim - 1];
+    size_t n = numel_of(ndim, shape);
+    float *xh = random_values(f, n, 3.0f);
+    float *gh = random_values(f, (size_t)c, 1.0f);
+    float *bh = random_values(f, (size_t)c, 1.0f);
+    pair x = input(f, ndim, shape, xh);
+    pair g = weight(f, TENSOR_WEIGHT_VECTOR, 1, &c, gh);
+    pair bt = weight(f, TENSOR_WEIGHT_VECTOR, 1, &c, bh);
+    pair y = output(f, ndim, shape);
+    expect_ok(backend_layer_norm(f->cpu, &x.c, 1e-5f, &g.c, &bt.c, &y.c, &err), &err);
+    expect_ok(backend_layer_norm(f->gpu, &x.g, 1e-5f, &g.g, &bt.g, &y.g, &err), &err);
+    char what[96], buf[64];
+    snprintf(what, sizeof(what), "layer_norm %s", tensor_shape_str(&x.c, buf, sizeof(buf)));
+    expect_close(f, what, &y);
+    weight_free(f, &g);
+    weight_free(f, &bt);
+    free(xh);
+    free(gh);
+    free(bh);
+    reset(f, hm, dm);
+}
+
+static void test_layer_norm(void **state)
+{
+    fixture *f = need_gpu(state);
+    check_layer_norm(f, 3, (int64_t[]){2, 1024, 640});
+    check_layer_norm(f, 3, (int64_t[]){2, 77, 1280});
+    check_layer_norm(f, 2, (int64_t[]){5, 333});
+}
+
+static void check_softmax(fixture *f, int ndim, const int64_t *shape)
+{
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    float *xh = random_values(f, numel_of(ndim, shape), 8.0f);
+    pair x = input(f, ndim, shape, xh);
+    pair y = output(f, ndim, shape);
+    expect_ok(backend_softmax(f->cpu, &x.c, &y.c, &err), &err);
+    expect_ok(backend_softmax(f->gpu, &x.g, &y.g, &err), &err);
+    char what[96], buf[64];
+    snprintf(what, sizeof(what), "softmax %s", tensor_shape_str(&x.c, buf, sizeof(buf)));
+    expect_close(f, what, &y);
+    free(xh);
+    reset(f, hm, dm);
+}
+
+static void test_softmax(void **state)
+{
+    fixture *f = need_gpu(state);
+    check_softmax(f, 3, (int64_t[]){3, 50, 1000});
+    check_softmax(f, 3, (int64_t[]){2, 77, 77});
+    check_softmax(f, 1, (int64_t[]){4099});
+}
+
+/* ---- attention ---------------------------------------------------------------------------- */
+
+static void check_attention(fixture *f, int64_t b, int64_t tq, int64_t tk, int64_t width, int heads,
+                            bool causal)
+{
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    float *qh = random_values(f, (size_t)(b * tq * width), 2.0f);
+    float *kh = random_values(f, (size_t)(b * tk * width), 2.0f);
+    float *vh = random_values(f, (size_t)(b * tk * width), 1.0f);
+    pair q = input(f, 3, (int64_t[]){b, tq, width}, qh);
+    pair k = input(f, 3, (int64_t[]){b, tk, width}, kh);
+    pair v = input(f, 3, (int64_t[]){b, tk, width}, vh);
+    pair y = output(f, 3, (int64_t[]){b, tq, width});
+    expect_ok(backend_attention(f->cpu, &q.c, &k.c, &v.c, heads, causal, &y.c, &err), &err);
+    expect_ok(backend_attention(f->gpu, &q.g, &k.g, &v.g, heads, causal, &y.g, &err), &err);
+    char what[96];
+    snprintf(what, sizeof(what), "attention B%lld Tq%lld Tk%lld %dx%lld causal %d", (long long)b,
+             (long long)tq, (long long)tk, heads, (long long)(width / heads), causal);
+    expect_close(f, what, &y);
+    free(qh);
+    free(kh);
+    free(vh);
+    reset(f, hm, dm);
+}
+
+static void test_attention(void **state)
+{
+    fixture *f = need_gpu(state);
+    check_attention(f, 2, 576, 576, 640, 10, false);  /* UNet self-attention, heads of 64 */
+    check_attention(f, 2, 576, 77, 640, 10, false);   /* UNet cross-attention on the text */
+    check_attention(f, 2, 77, 77, 768, 12, true);     /* CLIP-L, causal */
+    check_attention(f, 1, 77, 77, 1280, 20, true);    /* OpenCLIP bigG, causal */
+    check_attention(f, 1, 300, 300, 1280, 10, false); /* heads of 128 */
+    check_attention(f, 1, 130, 200, 320, 5, false);   /* rows and keys not multiples of 64 */
+    check_attention(f, 1, 1024, 1024, 512, 1, false); /* the VAE's one head of 512 */
+    check_attention(f, 1, 200, 150, 640, 8, false);   /* heads of 80: the tiled path */
+}
+
+/* ---- element-wise ops ------------------------------------------------------------------- */
+
+static void test_activations(void **state)
+{
+    fixture *f = need_gpu(state);
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t shape[3] = {2, 100, 333};
+    float *xh = random_values(f, numel_of(3, shape), 6.0f);
+    pair x = input(f, 3, shape, xh);
+    static const backend_act acts[3] = {BACKEND_ACT_GELU, BACKEND_ACT_QUICK_GELU, BACKEND_ACT_SILU};
+    static const char *const names[3] = {"gelu", "quick_gelu", "silu"};
+    for (int i = 0; i < 3; i++) {
+        pair y = output(f, 3, shape);
+        expect_ok(backend_activation(f->cpu, acts[i], &x.c, &y.c, &err), &err);
+        expect_ok(backend_activation(f->gpu, acts[i], &x.g, &y.g, &err), &err);
+        expect_close(f, names[i], &y);
+    }
+    float *gh = random_values(f, 2 * 100 * 666, 4.0f);
+    pair g = input(f, 3, (int64_t[]){2, 100, 666}, gh);
+    pair y = output(f, 3, shape);
+    expect_ok(backend_geglu(f->cpu, &g.c, &y.c, &err), &err);
+    expect_ok(backend_geglu(f->gpu, &g.g, &y.g, &err), &err);
+    expect_close(f, "geglu [2, 100, 666]", &y);
+    free(xh);
+    free(gh);
+    reset(f, hm, dm);
+}
+
+static void test_arithmetic(void **state)
+{
+    fixture *f = need_gpu(state);
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t shape[3] = {2, 77, 768};
+    size_t n = numel_of(3, shape);
+    float *xh = random_values(f, n, 2.0f), *zh = random_values(f, n, 2.0f);
+    float *th = random_values(f, 77 * 768, 2.0f);
+    pair x = input(f, 3, shape, xh), z = input(f, 3, shape, zh);
+    pair tail = input(f, 2, (int64_t[]){77, 768}, th);
+    pair y = output(f, 3, shape);
+    expect_ok(backend_add(f->cpu, &x.c, &z.c, &y.c, &err), &err);
+    expect_ok(backend_add(f->gpu, &x.g, &z.g, &y.g, &err), &err);
+    expect_close(f, "add", &y);
+    expect_ok(backend_add(f->cpu, &x.c, &tail.c, &y.c, &err), &err);
+    expect_ok(backend_add(f->gpu, &x.g, &tail.g, &y.g, &err), &err);
+    expect_close(f, "add [2, 77, 768] + [77, 768]", &y);
+    expect_ok(backend_mul(f->cpu, &x.c, &tail.c, &y.c, &err), &err);
+    expect_ok(backend_mul(f->gpu, &x.g, &tail.g, &y.g, &err), &err);
+    expect_close(f, "mul [2, 77, 768] * [77, 768]", &y);
+    expect_ok(backend_add_scaled(f->cpu, 0.7f, &x.c, -1.3f, &z.c, &y.c, &err), &err);
+    expect_ok(backend_add_scaled(f->gpu, 0.7f, &x.g, -1.3f, &z.g, &y.g, &err), &err);
+    expect_close(f, "add_scaled", &y);
+    expect_ok(backend_scale(f->cpu, &x.c, 0.13025f, 0.5f, &y.c, &err), &err);
+    expect_ok(backend_scale(f->gpu, &x.g, 0.13025f, 0.5f, &y.g, &err), &err);
+    expect_close(f, "scale", &y);
+
+    int64_t img[4] = {2, 16, 16, 320};
+    float *ih = random_values(f, numel_of(4, img), 2.0f), *eh = random_values(f, 2 * 320, 2.0f);
+    pair xi = input(f, 4, img, ih), e = input(f, 2, (int64_t[]){2, 320}, eh);
+    pair yi = output(f, 4, img);
+    expect_ok(backend_add_channels(f->cpu, &xi.c, &e.c, &yi.c, &err), &err);
+    expect_ok(backend_add_channels(f->gpu, &xi.g, &e.g, &yi.g, &err), &err);
+    expect_close(f, "add_channels [2, 16, 16, 320] + [2, 320]", &yi);
+    free(xh);
+    free(zh);
+    free(th);
+    free(ih);
+    free(eh);
+    reset(f, hm, dm);
+}
+
+/* ---- data movement ---------------------------------------------------------------------- */
+
+static void test_layout(void **state)
+{
+    fixture *f = need_gpu(state);
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t s[4] = {2, 16, 12, 320};
+    float *xh = random_values(f, numel_of(4, s), 3.0f);
+    pair x = input(f, 4, s, xh);
+    pair up = output(f, 4, (int64_t[]){2, 32, 24, 320});
+    expect_ok(backend_upsample_nearest2x(f->cpu, &x.c, &up.c, &err), &err);
+    expect_ok(backend_upsample_nearest2x(f->gpu, &x.g, &up.g, &err), &err);
+    expect_close(f, "upsample_nearest2x [2, 16, 12, 320]", &up);
+
+    float *bh = random_values(f, 2 * 16 * 12 * 640, 3.0f);
+    pair other = input(f, 4, (int64_t[]){2, 16, 12, 640}, bh);
+    pair cat = output(f, 4, (int64_t[]){2, 16, 12, 960});
+    expect_ok(backend_concat_channels(f->cpu, &x.c, &other.c, &cat.c, &err), &err);
+    expect_ok(backend_concat_channels(f->gpu, &x.g, &other.g, &cat.g, &err), &err);
+    expect_close(f, "concat 320 + 640", &cat);
+
+    pair part = output(f, 4, (int64_t[]){2, 16, 12, 100});
+    expect_ok(backend_slice_channels(f->cpu, &cat.c, 300, &part.c, &err), &err);
+    expect_ok(backend_slice_channels(f->gpu, &cat.g, 300, &part.g, &err), &err);
+    expect_close(f, "slice 300..399 of 960", &part);
+
+    pair copy = output(f, 4, s);
+    expect_ok(backend_copy(f->cpu, &x.c, &copy.c, &err), &err);
+    expect_ok(backend_copy(f->gpu, &x.g, &copy.g, &err), &err);
+    expect_close(f, "copy", &copy);
+
+    /* Embedding rows, and rows of an activation (CLIP's EOS pooling). */
+    float *table = random_values(f, 1000 * 768, 1.0f);
+    int32_t *ids = bt_random_ids(&f->rng, 154, 1000);
+    pair emb = weight(f, TENSOR_WEIGHT_EMBEDDING, 2, (int64_t[]){1000, 768}, table);
+    tensor ic = bt_input_ids(f->cpu, &f->host, 154, ids), ig;
+    expect_ok(tensor_alloc(&ig, &f->device, DTYPE_I32, 1, (int64_t[]){154}, &err), &err);
+    expect_ok(backend_tensor_write(f->gpu, &ig, DTYPE_I32, ids, 154, &err), &err);
+    pair rows = output(f, 2, (int64_t[]){154, 768});
+    expect_ok(backend_gather_rows(f->cpu, &emb.c, &ic, &rows.c, &err), &err);
+    expect_ok(backend_gather_rows(f->gpu, &emb.g, &ig, &rows.g, &err), &err);
+    expect_close(f, "gather_rows from an embedding", &rows);
+    pair flat = input(f, 2, (int64_t[]){1000, 768}, table);
+    expect_ok(backend_gather_rows(f->cpu, &flat.c, &ic, &rows.c, &err), &err);
+    expect_ok(backend_gather_rows(f->gpu, &flat.g, &ig, &rows.g, &err), &err);
+    expect_close(f, "gather_rows from an activation", &rows);
+    weight_free(f, &emb);
+
+    /* Timesteps up to 999 (arguments of ~1000 radians) and time ids. */
+    float th[3] = {999.0f, 500.5f, 1.0f};
+    tensor tc, tg;
+    expect_ok(tensor_alloc(&tc, &f->host, DTYPE_F32, 1, (int64_t[]){3}, &err), &err);
+    expect_ok(backend_tensor_write(f->cpu, &tc, DTYPE_F32, th, 3, &err), &err);
+    expect_ok(tensor_alloc(&tg, &f->device, DTYPE_F32, 1, (int64_t[]){3}, &err), &err);
+    expect_ok(backend_tensor_write(f->gpu, &tg, DTYPE_F32, th, 3, &err), &err);
+    pair emb320 = output(f, 2, (int64_t[]){3, 320});
+    expect_ok(backend_timestep_embedding(f->cpu, &tc, true, 0.0f, 10000.0f, &emb320.c, &err), &err);
+    expect_ok(backend_timestep_embedding(f->gpu, &tg, true, 0.0f, 10000.0f, &emb320.g, &err), &err);
+    expect_close(f, "timestep_embedding 320 flip", &emb320);
+    pair emb257 = output(f, 2, (int64_t[]){3, 257});
+    expect_ok(backend_timestep_embedding(f->cpu, &tc, false, 1.0f, 10000.0f, &emb257.c, &err),
+              &err);
+    expect_ok(backend_timestep_embedding(f->gpu, &tg, false, 1.0f, 10000.0f, &emb257.g, &err),
+              &err);
+    expect_close(f, "timestep_embedding 257 (odd) shift 1", &emb257);
+    free(xh);
+    free(bh);
+    free(table);
+    free(ids);
+    reset(f, hm, dm);
+}
+
+/* ---- host copies, determinism, batch invariance ----------------------------------------- */
+
+/* The tensor's raw bits (its own type). */
+static void *read_bits(fixture *f, const tensor *t)
+{
+    sdxl_error err;
+    void *bits = malloc(tensor_nbytes(t));
+    assert_non_null(bits);
+    expect_ok(backend_tensor_read(f->gpu, t, t->type, bits, (size_t)tensor_numel(t), &err), &err);
+    return bits;
+}
+
+static void test_write_read(void **state)
+{
+    fixture *f = need_gpu(state);
+    arena_mark dm = arena_get_mark(&f->device);
+    size_t n = 1000003;
+    float *x = random_values(f, n, 100.0f);
+    tensor t = gpu_tensor(f, 1, (int64_t[]){(int64_t)n}, x);
+    float *back = bt_read(f->gpu, &t);
+    /* Values representable in the type come back exactly. */
+    assert_memory_equal(back, x, n * sizeof(float));
+    free(back);
+    free(x);
+    arena_reset_to(&f->device, dm);
+}
+
+/* Runs an op on the GPU through `run`, twice, and on each image alone: the same bits each time. */
+typedef void (*gpu_op)(fixture *f, const tensor *in, tensor *out);
+
+static void same_bits(fixture *f, const char *what, gpu_op run, int64_t images,
+                      const int64_t *in_image, const int64_t *out_image, int ndim)
+{
+    arena_mark dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t in_shape[4] = {images}, out_shape[4] = {images};
+    for (int i = 1; i < ndim; i++) {
+        in_shape[i] = in_image[i - 1];
+        out_shape[i] = out_image[i - 1];
+    }
+    float *xh = random_values(f, numel_of(ndim, in_shape), 1.0f);
+    tensor x = gpu_tensor(f, ndim, in_shape, xh);
+    tensor y, y2;
+    expect_ok(tensor_alloc(&y, &f->device, f->type, ndim, out_shape, &err), &err);
+    expect_ok(tensor_alloc(&y2, &f->device, f->type, ndim, out_shape, &err), &err);
+    run(f, &x, &y);
+    run(f, &x, &y2);
+    void *a = read_bits(f, &y), *b = read_bits(f, &y2);
+    size_t image_bytes = tensor_nbytes(&y) / (size_t)images;
+    if (memcmp(a, b, tensor_nbytes(&y)) != 0)
+        fail_msg("%s %s: two runs on the same inputs differ", dtype_name(f->type), what);
+    for (int64_t i = 0; i < images; i++) {
+        tensor xi, yi;
+        expect_ok(tensor_view_outer(&xi, &x, i, 1, &err), &err);
+        expect_ok(tensor_view_outer(&yi, &y2, i, 1, &err), &err);
+        run(f, &xi, &yi);
+        void *alone = read_bits(f, &yi);
+        if (memcmp(alone, (unsigned char *)a + (size_t)i * image_bytes, image_bytes) != 0)
+            fail_msg("%s %s: image %lld differs alone and in a batch of %lld", dtype_name(f->type),
+                     what, (long long)i, (long long)images);
+        free(alone);
+    }
+    printf("  %-4s %-56s same bits\n", dtype_name(f->type), what);
+    free(a);
+    free(b);
+    free(xh);
+    arena_reset_to(&f->device, dm);
+}
+
+static pair g_w, g_b, g_gamma, g_beta; /* weights for the ops below (GPU sides used) */
+
+static void run_linear(fixture *f, const tensor *x, tensor *y)
+{
+    sdxl_error err;
+    expect_ok(backend_linear(f->gpu, x, &g_w.g, &g_b.g, BACKEND_ACT_GELU, y, &err), &err);
+}
+
+static void run_conv(fixture *f, const tensor *x, tensor *y)
+{
+    sdxl_error err;
+    conv2d_params p = {1, 1, 1, 1, 1};
+    expect_ok(backend_conv2d(f->gpu, x, &g_w.g, &g_b.g, &p, y, &err), &err);
+}
+
+static void run_group_norm(fixture *f, const tensor *x, tensor *y)
+{
+    sdxl_error err;
+    expect_ok(backend_group_norm(f->gpu, x, 32, 1e-5f, &g_gamma.g, &g_beta.g, true, y, &err), &err);
+}
+
+static void run_attention(fixture *f, const tensor *x, tensor *y)
+{
+    sdxl_error err;
+    expect_ok(backend_attention(f->gpu, x, x, x, x->shape[2] / 64, false, y, &err), &err);
+}
+
+static void run_vae_attention(fixture *f, const tensor *x, tensor *y)
+{
+    sdxl_error err;
+    expect_ok(backend_attention(f->gpu, x, x, x, 1, false, y, &err), &err);
+}
+
+static void test_same_bits(void **state)
+{
+    fixture *f = need_gpu(state);
+    float *wh = random_values(f, 640 * 320, 0.05f), *bh = random_values(f, 640, 0.5f);
+    g_w = weight(f, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){640, 320}, wh);
+    g_b = weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){640}, bh);
+    same_bits(f, "linear [3, 1000, 320] -> 640 + gelu", run_linear, 3, (int64_t[]){1000, 320},
+              (int64_t[]){1000, 640}, 3);
+    weight_free(f, &g_w);
+    free(wh);
+
+    float *ch = random_values(f, 640 * 320 * 9, 0.02f);
+    g_w = weight(f, TENSOR_WEIGHT_CONV, 4, (int64_t[]){640, 320, 3, 3}, ch);
+    same_bits(f, "conv 3x3 [3, 24, 24, 320] -> 640", run_conv, 3, (int64_t[]){24, 24, 320},
+              (int64_t[]){24, 24, 640}, 4);
+    weight_free(f, &g_w);
+    weight_free(f, &g_b);
+    free(ch);
+    free(bh);
+
+    float *gh = random_values(f, 320, 1.0f), *beh = random_values(f, 320, 1.0f);
+    g_gamma = weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){320}, gh);
+    g_beta = weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){320}, beh);
+    same_bits(f, "group_norm + silu [3, 40, 40, 320]", run_group_norm, 3, (int64_t[]){40, 40, 320},
+              (int64_t[]){40, 40, 320}, 4);
+    weight_free(f, &g_gamma);
+    weight_free(f, &g_beta);
+    free(gh);
+    free(beh);
+
+    same_bits(f, "attention [3, 700, 640], heads of 64", run_attention, 3, (int64_t[]){700, 640},
+              (int64_t[]){700, 640}, 3);
+    same_bits(f, "attention [2, 600, 512], one head", run_vae_attention, 2, (int64_t[]){600, 512},
+              (int64_t[]){600, 512}, 3);
+}
+
+/* ---- creation ------------------------------------------------------------------------------ */
+
+/* Where the backend cannot run, creating it fails cleanly and says why; where it can, it
+ * computes in the type asked for and refuses types it cannot compute in. */
+static void test_create(void **state)
+{
+    sdxl_error err;
+    backend *be = NULL;
+    backend_params p = backend_default_params();
+    p.compute_type = DTYPE_BF16;
+    sdxl_status st = backend_create("cuda", &p, &be, &err);
+    if (no_gpu[0]) {
+        assert_null(be);
+        assert_true(st == SDXL_ERR_UNSUPPORTED || st == SDXL_ERR_BACKEND);
+        bool says_why = strstr(err.message, "no CUDA device") ||
+                        strstr(err.message, "not available in this build");
+        if (!says_why)
+            fail_msg("unclear refusal: %s", err.message);
+        print_message("no GPU here, refused as it should be: %s\n", err.message);
+        return;
+    }
+    expect_ok(st, &err);
+    assert_string_equal(backend_name(be), "cuda");
+    assert_int_equal(backend_compute_type(be), DTYPE_BF16);
+    backend_destroy(be);
+    p.compute_type = DTYPE_I32;
+    assert_int_equal(backend_create("cuda", &p, &be, &err), SDXL_ERR_UNSUPPORTED);
+    assert_null(be);
+    p.compute_type = DTYPE_F16;
+    p.device = 1000;
+    assert_int_equal(backend_create("cuda", &p, &be, &err), SDXL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "no CUDA device"));
+}
+
+#define GPU_TESTS                                                                                  \
+    cmocka_unit_test(test_write_read), cmocka_unit_test(test_linear),                              \
+        cmocka_unit_test(test_matmul), cmocka_unit_test(test_conv2d),                              \
+        cmocka_unit_test(test_group_norm), cmocka_unit_test(test_layer_norm),                      \
+        cmocka_unit_test(test_softmax), cmocka_unit_test(test_attention),                          \
+        cmocka_unit_test(test_activations), cmocka_unit_test(test_arithmetic),                     \
+        cmocka_unit_test(test_layout), cmocka_unit_test(test_same_bits)
+
+int main(void)
+{
+    backend *probe = NULL;
+    sdxl_error err;
+    backend_params p = backend_default_params();
+    if (backend_create("cuda", &p, &probe, &err) == SDXL_OK)
+        backend_destroy(probe);
+    else
+        snprintf(no_gpu, sizeof(no_gpu), "%s", err.message[0] ? err.message : "(no message)");
+    if (no_gpu[0])
+        printf("test_cuda_ops: the GPU tests are skipped, the cuda backend is not available "
+               "here: %s\n",
+               no_gpu);
+
+    const struct CMUnitTest create[] = {cmocka_unit_test(test_create)};
+    const struct CMUnitTest ops[] = {GPU_TESTS};
+    int failed = cmocka_run_group_tests_name("cuda backend creation", create, NULL, NULL);
+    failed += cmocka_run_group_tests_name("cuda ops F32", ops, setup_f32, group_teardown);
+    failed += cmocka_run_group_tests_name("cuda ops F16", ops, setup_f16, group_teardown);
+    failed += cmocka_run_group_tests_name("cuda ops BF16", ops, setup_bf16, group_teardown);
+    if (failed == 0 && no_gpu[0]) {
+        printf("test_cuda_ops: SKIPPED, no usable GPU: %s\n", no_gpu);
+        return EXIT_SKIPPED;
+    }
+    return failed;
+}

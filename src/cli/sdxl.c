@@ -1,5 +1,5 @@
 /*
- * sdxl.c — the command-line client of sdxld, on gRPC core's C client API and protobuf-c:
+ * sdxl.c — the command-line client of sdxld (its gRPC calls: sdxl_client.c), with protobuf-c:
  * img2img and batch (through Img2ImgStream, printing progress), txt2img, status and health.
  * Files in, files out.
  *
@@ -20,27 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
+#include "cli/sdxl_client.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "sdxl/v1/image_generation.pb-c.h"
-#include "server/errors.h"
-
-#define MAX_MESSAGE (256 << 20)
-
-typedef struct client {
-    grpc_channel *channel;
-    grpc_completion_queue *cq;
-    char authorization[4200]; /* "Bearer <token>" or empty */
-    double timeout_s;
-} client;
-
-/* Called for each message of the answer; returns false to stop reading. */
-typedef bool (*message_fn)(void *user, const uint8_t *data, size_t len);
 
 static void usage(FILE *out)
 {
@@ -126,132 +110,6 @@ static void output_path(const char *out, int index, bool several, char *path, si
     } else {
         snprintf(path, cap, "%s-%d", out, index);
     }
-}
-
-static grpc_byte_buffer *pack(const ProtobufCMessage *msg)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *data = malloc(len ? len : 1);
-    if (!data)
-        return NULL;
-    protobuf_c_message_pack(msg, data);
-    grpc_slice slice = grpc_slice_new(data, len, free);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
-    return bb;
-}
-
-static void pluck(client *cl, void *tag)
-{
-    grpc_completion_queue_pluck(cl->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-}
-
-static void print_error(grpc_status_code code, grpc_slice details, const grpc_metadata_array *md)
-{
-    char *text = grpc_slice_to_c_string(details);
-    fprintf(stderr, "sdxl: error %s: %s\n", server_grpc_code_name(code), text);
-    gpr_free(text);
-    for (size_t i = 0; i < md->count; i++) {
-        const grpc_metadata *m = &md->metadata[i];
-        if (grpc_slice_str_cmp(m->key, "grpc-status-details-bin") != 0)
-            continue;
-        server_error e;
-        if (!server_error_unpack_details(GRPC_SLICE_START_PTR(m->value),
-                                         GRPC_SLICE_LENGTH(m->value), &e))
-            continue;
-        fprintf(stderr, "  reason:     %s\n", server_reason_name(e.reason));
-        if (e.field[0])
-            fprintf(stderr, "  field:      %s\n", e.field);
-        for (int v = 0; v < e.n_violations; v++)
-            fprintf(stderr, "  violation:  %s: %s\n", e.violations[v].field,
-                    e.violations[v].description);
-        if (e.resolution[0])
-            fprintf(stderr, "  resolution: %s\n", e.resolution);
-    }
-}
-
-/* Makes one call: sends request, hands each answer message to fn, then reads the status.
- * Returns 0 on OK, 1 on an error status (printed). */
-static int rpc(client *cl, const char *method, const ProtobufCMessage *request, message_fn fn,
-               void *user)
-{
-    gpr_timespec deadline =
-        cl->timeout_s > 0
-            ? gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                           gpr_time_from_millis((int64_t)(cl->timeout_s * 1000), GPR_TIMESPAN))
-            : gpr_inf_future(GPR_CLOCK_REALTIME);
-    grpc_slice method_slice = grpc_slice_from_static_string(method);
-    grpc_call *call = grpc_channel_create_call(cl->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cl->cq,
-                                               method_slice, NULL, deadline, NULL);
-    grpc_byte_buffer *send = pack(request);
-    grpc_metadata auth;
-    size_t n_md = 0;
-    if (cl->authorization[0]) {
-        auth.key = grpc_slice_from_static_string("authorization");
-        auth.value = grpc_slice_from_static_string(cl->authorization);
-        n_md = 1;
-    }
-    grpc_metadata_array initial, trailing;
-    grpc_metadata_array_init(&initial);
-    grpc_metadata_array_init(&trailing);
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-
-    grpc_op ops[4];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = n_md;
-    ops[0].data.send_initial_metadata.metadata = n_md ? &auth : NULL;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-    int tag_send = 1, tag_recv = 2, tag_status = 3;
-    grpc_call_start_batch(call, ops, 4, &tag_send, NULL);
-    pluck(cl, &tag_send);
-
-    for (;;) {
-        grpc_byte_buffer *msg = NULL;
-        grpc_op op;
-        memset(&op, 0, sizeof op);
-        op.op = GRPC_OP_RECV_MESSAGE;
-        op.data.recv_message.recv_message = &msg;
-        grpc_call_start_batch(call, &op, 1, &tag_recv, NULL);
-        pluck(cl, &tag_recv);
-        if (!msg)
-            break;
-        grpc_byte_buffer_reader reader;
-        grpc_byte_buffer_reader_init(&reader, msg);
-        grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
-        grpc_byte_buffer_reader_destroy(&reader);
-        grpc_byte_buffer_destroy(msg);
-        bool more = fn(user, GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice));
-        grpc_slice_unref(slice);
-        if (!more) {
-            grpc_call_cancel(call, NULL);
-            break;
-        }
-    }
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    op.data.recv_status_on_client.trailing_metadata = &trailing;
-    op.data.recv_status_on_client.status = &status;
-    op.data.recv_status_on_client.status_details = &details;
-    grpc_call_start_batch(call, &op, 1, &tag_status, NULL);
-    pluck(cl, &tag_status);
-    int rc = 0;
-    if (status != GRPC_STATUS_OK) {
-        print_error(status, details, &trailing);
-        rc = 1;
-    }
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&initial);
-    grpc_metadata_array_destroy(&trailing);
-    grpc_byte_buffer_destroy(send);
-    grpc_call_unref(call);
-    return rc;
 }
 
 /* ---- generation ---------------------------------------------------------------------- */
@@ -415,7 +273,7 @@ static int run_img2img(client *cl, const gen_flags *f)
     req.output_format = f->format;
     req.thumbnail = f->thumbnail;
     gen_state st = {.flags = f, .several = f->has_batch && f->batch > 1};
-    int rc = rpc(cl, "/sdxl.v1.ImageGeneration/Img2ImgStream", &req.base, on_event, &st);
+    int rc = client_call(cl, "/sdxl.v1.ImageGeneration/Img2ImgStream", &req.base, on_event, &st);
     free(bytes);
     return rc ? rc : st.failed ? 2 : 0;
 }
@@ -451,7 +309,7 @@ static int run_txt2img(client *cl, const gen_flags *f)
     req.output_format = f->format;
     req.thumbnail = f->thumbnail;
     gen_state st = {.flags = f};
-    int rc = rpc(cl, "/sdxl.v1.ImageGeneration/Txt2Img", &req.base, on_batch, &st);
+    int rc = client_call(cl, "/sdxl.v1.ImageGeneration/Txt2Img", &req.base, on_batch, &st);
     return rc ? rc : st.failed ? 2 : 0;
 }
 
@@ -681,17 +539,7 @@ int main(int argc, char **argv)
     client cl = {.timeout_s = timeout_s};
     if (token_file && !load_token(token_file, cl.authorization, sizeof cl.authorization))
         return 2;
-    grpc_init();
-    grpc_arg args[1];
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = MAX_MESSAGE;
-    grpc_channel_args channel_args = {1, args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    cl.channel = grpc_channel_create(server, creds, &channel_args);
-    grpc_channel_credentials_release(creds);
-    cl.cq = grpc_completion_queue_create_for_pluck(NULL);
-
+    client_open(&cl, server);
     int rc;
     double t0 = now_s();
     if (gen) {
@@ -701,13 +549,13 @@ int main(int argc, char **argv)
     } else if (strcmp(command, "status") == 0) {
         Sdxl__V1__GetStatusRequest req = SDXL__V1__GET_STATUS_REQUEST__INIT;
         bool bad = false;
-        rc = rpc(&cl, "/sdxl.v1.ImageGeneration/GetStatus", &req.base, on_status, &bad);
+        rc = client_call(&cl, "/sdxl.v1.ImageGeneration/GetStatus", &req.base, on_status, &bad);
         if (!rc && bad)
             rc = 1;
     } else if (strcmp(command, "health") == 0) {
         Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
         int serving = 0;
-        rc = rpc(&cl, "/grpc.health.v1.Health/Check", &req.base, on_health, &serving);
+        rc = client_call(&cl, "/grpc.health.v1.Health/Check", &req.base, on_health, &serving);
         if (!rc && !serving)
             rc = 1;
     } else {
@@ -716,12 +564,6 @@ int main(int argc, char **argv)
     }
     if (gen || strcmp(command, "txt2img") == 0)
         fprintf(stderr, "%.2f s\n", now_s() - t0);
-    grpc_channel_destroy(cl.channel);
-    grpc_completion_queue_shutdown(cl.cq);
-    while (grpc_completion_queue_pluck(cl.cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-               .type != GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(cl.cq);
-    grpc_shutdown_blocking();
+    client_close(&cl);
     return rc;
 }

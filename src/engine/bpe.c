@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "engine/tokenizer_buffer.h"
 #include "engine/unicode.h"
 
 #define BPE_MAX_FILE_BYTES (64u << 20)
@@ -94,22 +95,6 @@ static void symbol_slots_insert(bpe *b, int32_t index)
     b->symbol_slots[i] = index + 1;
 }
 
-static sdxl_status grow(void **p, size_t *cap, size_t need, size_t elem, sdxl_error *err)
-{
-    if (need <= *cap)
-        return SDXL_OK;
-    size_t n = *cap ? *cap : 1024;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "tokenizer: out of memory (%zu bytes)",
-                         n * elem);
-    *p = q;
-    *cap = n;
-    return SDXL_OK;
-}
-
 /* The symbol spelled s[0..len), created (without an id) if new. */
 static sdxl_status symbol_intern(bpe *b, const char *s, size_t len, int32_t *out, sdxl_error *err)
 {
@@ -121,8 +106,10 @@ static sdxl_status symbol_intern(bpe *b, const char *s, size_t len, int32_t *out
     if (b->n_symbols >= INT32_MAX / 2 || b->chars_len + len >= UINT32_MAX)
         return error_set(err, SDXL_ERR_LIMIT, "tokenizer: too many tokens");
     sdxl_status st;
-    if ((st = grow((void **)&b->chars, &b->chars_cap, b->chars_len + len, 1, err)) ||
-        (st = grow((void **)&b->symbols, &b->symbols_cap, b->n_symbols + 1, sizeof(symbol), err)))
+    if ((st = tokenizer_buffer_reserve((void **)&b->chars, &b->chars_cap, b->chars_len + len, 1,
+                                       err)) ||
+        (st = tokenizer_buffer_reserve((void **)&b->symbols, &b->symbols_cap, b->n_symbols + 1,
+                                       sizeof(symbol), err)))
         return st;
     memcpy(b->chars + b->chars_len, s, len);
     b->symbols[b->n_symbols] =
@@ -181,7 +168,7 @@ static sdxl_status read_whole_file(const char *path, char **out, size_t *len, sd
     size_t cap = 0, n = 0;
     sdxl_status st = SDXL_OK;
     for (;;) {
-        if ((st = grow((void **)&buf, &cap, n + 65536, 1, err)))
+        if ((st = tokenizer_buffer_reserve((void **)&buf, &cap, n + 65536, 1, err)))
             break;
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
@@ -518,7 +505,7 @@ sdxl_status bpe_encode(const bpe *b, const unsigned char *bytes, size_t len, int
     if (len == 0 || len > INT32_MAX / 4)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "tokenizer: piece of %zu bytes", len);
     size_t need = len * (4 * sizeof(int32_t) + 3 * sizeof(candidate));
-    sdxl_status st = grow(&scratch->mem, &scratch->capacity, need, 1, err);
+    sdxl_status st = tokenizer_buffer_reserve(&scratch->mem, &scratch->capacity, need, 1, err);
     if (st)
         return st;
     word w = {.symbol = scratch->mem};

@@ -1,18 +1,15 @@
 /*
- * safetensors.c — the safetensors reader (a mapped file treated as hostile) and the streaming
- * writer (see safetensors.h for the format and the guarantees).
+ * safetensors.c — the safetensors reader: a mapped file treated as hostile (see safetensors.h
+ * for the format and the guarantees; safetensors_write.c is the writer).
  *
  * The reader accepts what the official safetensors library accepts, for the dtypes sdxld
  * knows: UTF-8 JSON header, exact-integer shapes and offsets, every byte of the data section
- * owned by exactly one tensor. The writer writes what safetensors' save_file writes for the
- * same tensors in the same order (compact JSON in serde_json's spelling, header padded with
- * spaces to a multiple of 8), so its files are byte-identical on every machine.
+ * owned by exactly one tensor.
  */
 #include "io/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,47 +18,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "io/safetensors_internal.h"
+
 /* Mapped files larger than 4 GB are the norm (a UNet in fp32 is 10 GB). */
 _Static_assert(sizeof(size_t) >= sizeof(uint64_t), "sdxld needs a 64-bit size_t");
 
-#define HEADER_LENGTH_BYTES 8
-/* The largest integer a JSON number (a double in cJSON) holds exactly. */
-#define JSON_MAX_EXACT_INTEGER 9007199254740992.0
-/* How much of a (possibly huge, hostile) name a message quotes, so the problem still fits. */
-#define NAME_SHOWN 160
 /* Room for "[d0, d1, ..., d7]" with 16-digit dimensions. */
 #define SHAPE_TEXT_MAX (SAFETENSORS_MAX_DIMS * 24 + 8)
-
-static const char METADATA_KEY[] = "__metadata__";
-
-/* ---------------------------------------------------------------------------------------------
- * Shared by reader and writer
- */
-
-/* numel and nbytes of a shape; false when either does not fit in 64 bits. A zero dimension
- * makes the tensor empty whatever the others are, as in numpy and torch. */
-static bool shape_size(const uint64_t *shape, int ndim, dtype type, uint64_t *numel,
-                       uint64_t *nbytes)
-{
-    uint64_t count = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] == 0) {
-            count = 0;
-            break;
-        }
-    }
-    for (int i = 0; i < ndim && count != 0; i++) {
-        if (count > UINT64_MAX / shape[i])
-            return false;
-        count *= shape[i];
-    }
-    uint64_t size = dtype_size(type);
-    if (count > UINT64_MAX / size)
-        return false;
-    *numel = count;
-    *nbytes = count * size;
-    return true;
-}
 
 static void shape_format(const uint64_t *shape, int ndim, char *out, size_t cap)
 {
@@ -71,71 +34,6 @@ static void shape_format(const uint64_t *shape, int ndim, char *out, size_t cap)
                                 (unsigned long long)shape[i]);
     if (len < cap)
         snprintf(out + len, cap - len, "]");
-}
-
-/* Strict UTF-8 (as Rust's str::from_utf8, which the official reader applies to the header):
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t extra;
-        uint32_t lo = 0x80, hi = 0xBF; /* allowed range of the first continuation byte */
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            extra = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            extra = 2;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            extra = 3;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return false;
-        }
-        if (n - i <= extra || s[i + 1] < lo || s[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k <= extra; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Reader
- */
-
-static sdxl_status tensor_error(sdxl_error *err, sdxl_status code, const char *label,
-                                const char *name, const char *fmt, ...) SDXL_PRINTF(5, 6);
-
-/* "LABEL: tensor "NAME": PROBLEM", with the name cut so the problem is never truncated. */
-static sdxl_status tensor_error(sdxl_error *err, sdxl_status code, const char *label,
-                                const char *name, const char *fmt, ...)
-{
-    char problem[SDXL_ERROR_MESSAGE_MAX];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(problem, sizeof problem, fmt, args);
-    va_end(args);
-    size_t name_len = strlen(name);
-    return error_set(err, code, "%s: tensor \"%.*s%s\": %s", label, NAME_SHOWN, name,
-                     name_len > NAME_SHOWN ? "..." : "", problem);
 }
 
 static const char *json_kind(const cJSON *v)
@@ -159,7 +57,7 @@ static bool json_exact_u64(const cJSON *v, uint64_t *out)
     if (!cJSON_IsNumber(v))
         return false;
     double d = v->valuedouble;
-    if (!(d >= 0.0 && d <= JSON_MAX_EXACT_INTEGER))
+    if (!(d >= 0.0 && d <= ST_JSON_MAX_EXACT))
         return false;
     uint64_t u = (uint64_t)d;
     if ((double)u != d)
@@ -191,15 +89,15 @@ static sdxl_status parse_dtype(const char *label, const char *name, const cJSON 
                                sdxl_error *err)
 {
     if (!cJSON_IsString(v))
-        return tensor_error(err, SDXL_ERR_FORMAT, label, name,
-                            "\"dtype\" must be a string such as \"F16\", not %s", json_kind(v));
+        return st_tensor_error(err, SDXL_ERR_FORMAT, label, name,
+                               "\"dtype\" must be a string such as \"F16\", not %s", json_kind(v));
     if (!dtype_parse(v->valuestring, out)) {
         char known[128];
         supported_dtypes(known, sizeof known);
-        return tensor_error(err, SDXL_ERR_UNSUPPORTED, label, name,
-                            "dtype \"%.32s\" is not supported (sdxld reads %s); convert the "
-                            "tensor to one of these",
-                            v->valuestring, known);
+        return st_tensor_error(err, SDXL_ERR_UNSUPPORTED, label, name,
+                               "dtype \"%.32s\" is not supported (sdxld reads %s); convert the "
+                               "tensor to one of these",
+                               v->valuestring, known);
     }
     return SDXL_OK;
 }
@@ -208,21 +106,21 @@ static sdxl_status parse_shape(const char *label, const char *name, const cJSON 
                                uint64_t *shape, int *ndim, sdxl_error *err)
 {
     if (!cJSON_IsArray(v))
-        return tensor_error(err, SDXL_ERR_FORMAT, label, name,
-                            "\"shape\" must be an array of integers, not %s", json_kind(v));
+        return st_tensor_error(err, SDXL_ERR_FORMAT, label, name,
+                               "\"shape\" must be an array of integers, not %s", json_kind(v));
     int n = 0;
     for (const cJSON *dim = v->child; dim; dim = dim->next, n++) {
         if (n == SAFETENSORS_MAX_DIMS)
-            return tensor_error(err, SDXL_ERR_UNSUPPORTED, label, name,
-                                "shape has more than %d dimensions, the most sdxld supports",
-                                SAFETENSORS_MAX_DIMS);
+            return st_tensor_error(err, SDXL_ERR_UNSUPPORTED, label, name,
+                                   "shape has more than %d dimensions, the most sdxld supports",
+                                   SAFETENSORS_MAX_DIMS);
         if (!json_exact_u64(dim, &shape[n])) {
             char got[64];
             json_describe(dim, got, sizeof got);
-            return tensor_error(err, SDXL_ERR_FORMAT, label, name,
-                                "shape dimension %d is %s; dimensions must be integers from 0 "
-                                "to 2^53",
-                                n, got);
+            return st_tensor_error(err, SDXL_ERR_FORMAT, label, name,
+                                   "shape dimension %d is %s; dimensions must be integers from 0 "
+                                   "to 2^53",
+                                   n, got);
         }
     }
     *ndim = n;
@@ -235,21 +133,21 @@ static sdxl_status parse_offsets(const char *label, const char *name, const cJSO
     const cJSON *first = cJSON_IsArray(v) ? v->child : NULL;
     const cJSON *second = first ? first->next : NULL;
     if (!second || second->next)
-        return tensor_error(err, SDXL_ERR_FORMAT, label, name,
-                            "\"data_offsets\" must be an array of two integers [begin, end]");
+        return st_tensor_error(err, SDXL_ERR_FORMAT, label, name,
+                               "\"data_offsets\" must be an array of two integers [begin, end]");
     for (const cJSON *item = first; item; item = item->next) {
         if (!json_exact_u64(item, item == first ? begin : end)) {
             char got[64];
             json_describe(item, got, sizeof got);
-            return tensor_error(err, SDXL_ERR_FORMAT, label, name,
-                                "data_offsets %s is %s; offsets must be integers from 0 to 2^53",
-                                item == first ? "begin" : "end", got);
+            return st_tensor_error(err, SDXL_ERR_FORMAT, label, name,
+                                   "data_offsets %s is %s; offsets must be integers from 0 to 2^53",
+                                   item == first ? "begin" : "end", got);
         }
     }
     if (*begin > *end)
-        return tensor_error(err, SDXL_ERR_FORMAT, label, name,
-                            "data_offsets [%llu, %llu] end before they begin",
-                            (unsigned long long)*begin, (unsigned long long)*end);
+        return st_tensor_error(err, SDXL_ERR_FORMAT, label, name,
+                               "data_offsets [%llu, %llu] end before they begin",
+                               (unsigned long long)*begin, (unsigned long long)*end);
     return SDXL_OK;
 }
 
@@ -259,9 +157,9 @@ static sdxl_status parse_tensor(const char *label, const cJSON *entry, const uin
                                 uint64_t data_size, st_tensor *t, sdxl_error *err)
 {
     if (!cJSON_IsObject(entry))
-        return tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
-                            "expected an object with dtype, shape and data_offsets, not %s",
-                            json_kind(entry));
+        return st_tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
+                               "expected an object with dtype, shape and data_offsets, not %s",
+                               json_kind(entry));
     static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
     const cJSON *fields[3] = {NULL, NULL, NULL};
     for (const cJSON *field = entry->child; field; field = field->next) {
@@ -269,19 +167,19 @@ static sdxl_status parse_tensor(const char *label, const cJSON *entry, const uin
         while (k < 3 && strcmp(field->string, keys[k]) != 0)
             k++;
         if (k == 3)
-            return tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
-                                "unknown key \"%.64s\" (an entry has only dtype, shape and "
-                                "data_offsets)",
-                                field->string);
+            return st_tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
+                                   "unknown key \"%.64s\" (an entry has only dtype, shape and "
+                                   "data_offsets)",
+                                   field->string);
         if (fields[k])
-            return tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
-                                "key \"%s\" appears twice", keys[k]);
+            return st_tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
+                                   "key \"%s\" appears twice", keys[k]);
         fields[k] = field;
     }
     for (int k = 0; k < 3; k++)
         if (!fields[k])
-            return tensor_error(err, SDXL_ERR_FORMAT, label, t->name, "missing \"%s\"",
-                                keys[k]);
+            return st_tensor_error(err, SDXL_ERR_FORMAT, label, t->name, "missing \"%s\"",
+                                   keys[k]);
 
     uint64_t shape[SAFETENSORS_MAX_DIMS], begin, end;
     sdxl_status st = parse_dtype(label, t->name, fields[0], &t->type, err);
@@ -295,21 +193,21 @@ static sdxl_status parse_tensor(const char *label, const cJSON *entry, const uin
     char shape_text[SHAPE_TEXT_MAX];
     shape_format(shape, t->ndim, shape_text, sizeof shape_text);
     uint64_t numel, nbytes;
-    if (!shape_size(shape, t->ndim, t->type, &numel, &nbytes))
-        return tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
-                            "shape %s × %s is more than 2^64 bytes", shape_text,
-                            dtype_name(t->type));
+    if (!st_shape_size(shape, t->ndim, t->type, &numel, &nbytes))
+        return st_tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
+                               "shape %s × %s is more than 2^64 bytes", shape_text,
+                               dtype_name(t->type));
     if (nbytes != end - begin)
-        return tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
-                            "shape %s × %s is %llu bytes but data_offsets span %llu", shape_text,
-                            dtype_name(t->type), (unsigned long long)nbytes,
-                            (unsigned long long)(end - begin));
+        return st_tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
+                               "shape %s × %s is %llu bytes but data_offsets span %llu", shape_text,
+                               dtype_name(t->type), (unsigned long long)nbytes,
+                               (unsigned long long)(end - begin));
     if (end > data_size)
-        return tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
-                            "data_offsets [%llu, %llu] run past the end of the data section "
-                            "(%llu bytes): the file is truncated or its header is wrong",
-                            (unsigned long long)begin, (unsigned long long)end,
-                            (unsigned long long)data_size);
+        return st_tensor_error(err, SDXL_ERR_FORMAT, label, t->name,
+                               "data_offsets [%llu, %llu] run past the end of the data section "
+                               "(%llu bytes): the file is truncated or its header is wrong",
+                               (unsigned long long)begin, (unsigned long long)end,
+                               (unsigned long long)data_size);
     for (int i = 0; i < t->ndim; i++)
         t->shape[i] = (int64_t)shape[i];
     t->numel = (size_t)numel;
@@ -327,7 +225,7 @@ static sdxl_status parse_metadata(const char *label, const cJSON *object, st_met
             return error_set(err, SDXL_ERR_FORMAT,
                              "%s: __metadata__ key \"%.*s\": value is %s, but metadata values "
                              "must be strings",
-                             label, NAME_SHOWN, item->string, json_kind(item));
+                             label, ST_NAME_SHOWN, item->string, json_kind(item));
         size_t key_len = strlen(item->string) + 1, value_len = strlen(item->valuestring) + 1;
         out[i].key = memcpy(*strings, item->string, key_len);
         out[i].value = memcpy(*strings + key_len, item->valuestring, value_len);
@@ -368,18 +266,18 @@ static sdxl_status check_coverage(const char *label, st_tensor *tensors, size_t 
     for (size_t i = 0; i < n; i++) {
         uint64_t begin = (uint64_t)((const uint8_t *)tensors[i].data - data);
         if (begin < covered)
-            return tensor_error(err, SDXL_ERR_FORMAT, label, tensors[i].name,
-                                "data_offsets [%llu, %llu] overlap tensor \"%.*s\", which "
-                                "ends at %llu",
-                                (unsigned long long)begin,
-                                (unsigned long long)(begin + tensors[i].nbytes), NAME_SHOWN,
-                                tensors[i - 1].name, (unsigned long long)covered);
+            return st_tensor_error(err, SDXL_ERR_FORMAT, label, tensors[i].name,
+                                   "data_offsets [%llu, %llu] overlap tensor \"%.*s\", which "
+                                   "ends at %llu",
+                                   (unsigned long long)begin,
+                                   (unsigned long long)(begin + tensors[i].nbytes), ST_NAME_SHOWN,
+                                   tensors[i - 1].name, (unsigned long long)covered);
         if (begin > covered)
             return error_set(err, SDXL_ERR_FORMAT,
                              "%s: bytes [%llu, %llu) of the data section belong to no tensor "
                              "(a hole before tensor \"%.*s\")",
                              label, (unsigned long long)covered, (unsigned long long)begin,
-                             NAME_SHOWN, tensors[i].name);
+                             ST_NAME_SHOWN, tensors[i].name);
         covered = begin + tensors[i].nbytes;
     }
     if (covered != data_size)
@@ -405,7 +303,7 @@ static sdxl_status parse_header(safetensors_file *f, const cJSON *root, const ui
     const cJSON *metadata = NULL;
     size_t string_bytes = 0;
     for (const cJSON *item = root->child; item; item = item->next) {
-        if (strcmp(item->string, METADATA_KEY) != 0) {
+        if (strcmp(item->string, ST_METADATA_KEY) != 0) {
             f->n_tensors++;
             string_bytes += strlen(item->string) + 1;
             continue;
@@ -452,12 +350,12 @@ static sdxl_status parse_header(safetensors_file *f, const cJSON *root, const ui
     for (i = 1; i < f->n_metadata; i++)
         if (strcmp(f->metadata[i - 1].key, f->metadata[i].key) == 0)
             return error_set(err, SDXL_ERR_FORMAT, "%s: __metadata__ key \"%.*s\" appears twice",
-                             label, NAME_SHOWN, f->metadata[i].key);
+                             label, ST_NAME_SHOWN, f->metadata[i].key);
     qsort(f->tensors, f->n_tensors, sizeof *f->tensors, compare_tensor_names);
     for (i = 1; i < f->n_tensors; i++)
         if (strcmp(f->tensors[i - 1].name, f->tensors[i].name) == 0)
-            return tensor_error(err, SDXL_ERR_FORMAT, label, f->tensors[i].name,
-                                "the name appears twice in the header");
+            return st_tensor_error(err, SDXL_ERR_FORMAT, label, f->tensors[i].name,
+                                   "the name appears twice in the header");
     sdxl_status st = check_coverage(label, f->tensors, f->n_tensors, data, data_size, err);
     qsort(f->tensors, f->n_tensors, sizeof *f->tensors, compare_tensor_names);
     return st;
@@ -468,26 +366,26 @@ static sdxl_status parse_image(safetensors_file *f, const uint8_t *bytes, size_t
                                sdxl_error *err)
 {
     const char *label = f->path;
-    if (size < HEADER_LENGTH_BYTES)
+    if (size < ST_LENGTH_BYTES)
         return error_set(err, SDXL_ERR_FORMAT,
                          "%s: file is %zu bytes, shorter than the 8-byte header length; it is "
                          "truncated or not a safetensors file",
                          label, size);
     uint64_t header_len = 0;
-    for (int i = HEADER_LENGTH_BYTES - 1; i >= 0; i--)
+    for (int i = ST_LENGTH_BYTES - 1; i >= 0; i--)
         header_len = header_len << 8 | bytes[i];
     if (header_len > SAFETENSORS_MAX_HEADER)
         return error_set(err, SDXL_ERR_FORMAT,
                          "%s: header length %llu is over the limit of %u bytes; the file is "
                          "damaged or not a safetensors file",
                          label, (unsigned long long)header_len, SAFETENSORS_MAX_HEADER);
-    if (header_len > size - HEADER_LENGTH_BYTES)
+    if (header_len > size - ST_LENGTH_BYTES)
         return error_set(err, SDXL_ERR_FORMAT,
                          "%s: header length %llu runs past the end of the file (%zu bytes); "
                          "the file is truncated",
                          label, (unsigned long long)header_len, size);
-    const char *header = (const char *)bytes + HEADER_LENGTH_BYTES;
-    if (!utf8_valid((const uint8_t *)header, header_len))
+    const char *header = (const char *)bytes + ST_LENGTH_BYTES;
+    if (!st_utf8_valid((const uint8_t *)header, header_len))
         return error_set(err, SDXL_ERR_FORMAT, "%s: header is not valid UTF-8", label);
 
     /* cJSON parses a NUL-terminated copy: releases before the fix for CVE-2023-53154 read past
@@ -515,9 +413,9 @@ static sdxl_status parse_image(safetensors_file *f, const uint8_t *bytes, size_t
                          "%s: header has bytes after its JSON object (at byte %td of %llu)",
                          label, at, (unsigned long long)header_len);
     }
-    const uint8_t *data = bytes + HEADER_LENGTH_BYTES + header_len;
+    const uint8_t *data = bytes + ST_LENGTH_BYTES + header_len;
     sdxl_status st =
-        parse_header(f, root, data, size - HEADER_LENGTH_BYTES - header_len, err);
+        parse_header(f, root, data, size - ST_LENGTH_BYTES - header_len, err);
     cJSON_Delete(root);
     return st;
 }
@@ -611,353 +509,4 @@ const char *safetensors_metadata(const safetensors_file *f, const char *key)
     const st_metadata_entry *entry = bsearch(key, f->metadata, f->n_metadata,
                                              sizeof *f->metadata, compare_key_to_metadata);
     return entry ? entry->value : NULL;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Writer
- */
-
-/* A growing string for the header. */
-typedef struct header_text {
-    char *text;
-    size_t len, cap;
-    bool out_of_memory;
-} header_text;
-
-static void text_append(header_text *t, const char *s, size_t n)
-{
-    if (t->out_of_memory)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (t->len + n + 1 > cap)
-            cap *= 2;
-        char *grown = realloc(t->text, cap);
-        if (!grown) {
-            t->out_of_memory = true;
-            return;
-        }
-        t->text = grown;
-        t->cap = cap;
-    }
-    memcpy(t->text + t->len, s, n);
-    t->len += n;
-    t->text[t->len] = '\0';
-}
-
-static void text_puts(header_text *t, const char *s)
-{
-    text_append(t, s, strlen(s));
-}
-
-static void text_u64(header_text *t, uint64_t v)
-{
-    char digits[24];
-    text_append(t, digits, (size_t)snprintf(digits, sizeof digits, "%llu", (unsigned long long)v));
-}
-
-/* A JSON string as serde_json spells it (what the official writer uses): short escapes for
- * quote, backslash, \b \f \n \r \t; \u00xx (lower-case hex) for other control characters;
- * every other byte as is. */
-static void text_json_string(header_text *t, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    text_puts(t, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        const char *escape = NULL;
-        switch (c) {
-        case '"': escape = "\\\""; break;
-        case '\\': escape = "\\\\"; break;
-        case '\b': escape = "\\b"; break;
-        case '\f': escape = "\\f"; break;
-        case '\n': escape = "\\n"; break;
-        case '\r': escape = "\\r"; break;
-        case '\t': escape = "\\t"; break;
-        default: break;
-        }
-        if (escape) {
-            text_puts(t, escape);
-        } else if (c < 0x20) {
-            char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], '\0'};
-            text_puts(t, u);
-        } else {
-            text_append(t, s, 1);
-        }
-    }
-    text_puts(t, "\"");
-}
-
-/* The data bytes of a tensor to be written (dimensions already checked non-negative);
- * UINT64_MAX when they do not fit in 64 bits. */
-static uint64_t info_nbytes(const st_tensor_info *t)
-{
-    uint64_t shape[SAFETENSORS_MAX_DIMS], numel, nbytes;
-    for (int d = 0; d < t->ndim; d++)
-        shape[d] = (uint64_t)t->shape[d];
-    return shape_size(shape, t->ndim, t->type, &numel, &nbytes) ? nbytes : UINT64_MAX;
-}
-
-static bool string_valid(const char *s)
-{
-    return s && utf8_valid((const uint8_t *)s, strlen(s));
-}
-
-/* Names the first string that appears twice in names[0..n) (which it sorts), or NULL. */
-static const char *first_duplicate(const char **names, size_t n)
-{
-    qsort(names, n, sizeof *names, compare_strings);
-    for (size_t i = 1; i < n; i++)
-        if (strcmp(names[i - 1], names[i]) == 0)
-            return names[i];
-    return NULL;
-}
-
-static sdxl_status check_metadata(const char *path, const char *const *metadata, size_t *count,
-                                  sdxl_error *err)
-{
-    size_t n = 0;
-    while (metadata && metadata[2 * n]) {
-        if (!string_valid(metadata[2 * n]) || !string_valid(metadata[2 * n + 1]))
-            return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                             "%s: metadata entry %zu: key and value must be UTF-8 strings", path,
-                             n);
-        n++;
-    }
-    const char **keys = malloc((n ? n : 1) * sizeof *keys);
-    if (!keys)
-        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    for (size_t i = 0; i < n; i++)
-        keys[i] = metadata[2 * i];
-    const char *dup = first_duplicate(keys, n);
-    sdxl_status st = SDXL_OK;
-    if (dup)
-        st = error_set(err, SDXL_ERR_INVALID_ARGUMENT, "%s: metadata key \"%.*s\" given twice",
-                       path, NAME_SHOWN, dup);
-    free(keys);
-    *count = n;
-    return st;
-}
-
-/* Checks every tensor and sums their sizes into *data_bytes. */
-static sdxl_status check_tensors(const char *path, const st_tensor_info *tensors, size_t n,
-                                 uint64_t *data_bytes, sdxl_error *err)
-{
-    uint64_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        const st_tensor_info *t = &tensors[i];
-        if (!string_valid(t->name) || strcmp(t->name, METADATA_KEY) == 0)
-            return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                             "%s: tensor %zu: the name must be a UTF-8 string other than "
-                             "\"__metadata__\"",
-                             path, i);
-        if ((unsigned)t->type >= DTYPE_COUNT)
-            return tensor_error(err, SDXL_ERR_INVALID_ARGUMENT, path, t->name,
-                                "unknown dtype value %d", (int)t->type);
-        if (t->ndim < 0 || t->ndim > SAFETENSORS_MAX_DIMS)
-            return tensor_error(err, SDXL_ERR_INVALID_ARGUMENT, path, t->name,
-                                "ndim %d is outside 0..%d", t->ndim, SAFETENSORS_MAX_DIMS);
-        for (int d = 0; d < t->ndim; d++)
-            if (t->shape[d] < 0)
-                return tensor_error(err, SDXL_ERR_INVALID_ARGUMENT, path, t->name,
-                                    "dimension %d is negative (%lld)", d,
-                                    (long long)t->shape[d]);
-        uint64_t nbytes = info_nbytes(t);
-        if (nbytes > (uint64_t)JSON_MAX_EXACT_INTEGER - total)
-            return tensor_error(err, SDXL_ERR_INVALID_ARGUMENT, path, t->name,
-                                "the file would be larger than 2^53 bytes");
-        total += nbytes;
-    }
-    const char **names = malloc((n ? n : 1) * sizeof *names);
-    if (!names)
-        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    for (size_t i = 0; i < n; i++)
-        names[i] = tensors[i].name;
-    const char *dup = first_duplicate(names, n);
-    sdxl_status st = SDXL_OK;
-    if (dup)
-        st = tensor_error(err, SDXL_ERR_INVALID_ARGUMENT, path, dup, "given twice");
-    free(names);
-    *data_bytes = total;
-    return st;
-}
-
-/* The header JSON, in the given order, padded with spaces to a multiple of 8 so the data
- * section starts aligned (as the official writer does). */
-static void header_build(header_text *h, const st_tensor_info *tensors, size_t n,
-                         const char *const *metadata, size_t n_metadata)
-{
-    text_puts(h, "{");
-    if (metadata) {
-        text_json_string(h, METADATA_KEY);
-        text_puts(h, ":{");
-        for (size_t i = 0; i < n_metadata; i++) {
-            text_puts(h, i ? "," : "");
-            text_json_string(h, metadata[2 * i]);
-            text_puts(h, ":");
-            text_json_string(h, metadata[2 * i + 1]);
-        }
-        text_puts(h, n ? "}," : "}");
-    }
-    uint64_t offset = 0;
-    for (size_t i = 0; i < n; i++) {
-        const st_tensor_info *t = &tensors[i];
-        uint64_t nbytes = info_nbytes(t);
-        text_puts(h, i ? "," : "");
-        text_json_string(h, t->name);
-        text_puts(h, ":{\"dtype\":");
-        text_json_string(h, dtype_name(t->type));
-        text_puts(h, ",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) {
-            text_puts(h, d ? "," : "");
-            text_u64(h, (uint64_t)t->shape[d]);
-        }
-        text_puts(h, "],\"data_offsets\":[");
-        text_u64(h, offset);
-        text_puts(h, ",");
-        text_u64(h, offset + nbytes);
-        text_puts(h, "]}");
-        offset += nbytes;
-    }
-    text_puts(h, "}");
-    while (h->len % HEADER_LENGTH_BYTES != 0)
-        text_puts(h, " ");
-}
-
-static sdxl_status write_bytes(safetensors_writer *w, const void *data, size_t n,
-                               sdxl_error *err)
-{
-    if (n > 0 && fwrite(data, 1, n, w->out) != n) {
-        int saved = errno;
-        safetensors_writer_abort(w);
-        return error_set(err, SDXL_ERR_IO, "%s: write failed: %s", w->path, strerror(saved));
-    }
-    return SDXL_OK;
-}
-
-sdxl_status safetensors_writer_open(safetensors_writer *w, const char *path,
-                                    const st_tensor_info *tensors, size_t n,
-                                    const char *const *metadata, sdxl_error *err)
-{
-    memset(w, 0, sizeof *w);
-    if (strlen(path) >= sizeof w->path)
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "%.64s...: path is longer than %zu bytes; use a shorter path", path,
-                         sizeof w->path - 1);
-    snprintf(w->path, sizeof w->path, "%s", path);
-    snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", path);
-
-    size_t n_metadata = 0;
-    uint64_t data_bytes = 0;
-    sdxl_status st = check_metadata(path, metadata, &n_metadata, err);
-    if (st == SDXL_OK)
-        st = check_tensors(path, tensors, n, &data_bytes, err);
-    if (st != SDXL_OK)
-        return st;
-
-    header_text h = {0};
-    header_build(&h, tensors, n, metadata, n_metadata);
-    if (h.out_of_memory) {
-        free(h.text);
-        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", path);
-    }
-    if (h.len > SAFETENSORS_MAX_HEADER) {
-        free(h.text);
-        return error_set(err, SDXL_ERR_LIMIT,
-                         "%s: the header would be %zu bytes, over the limit of %u readers "
-                         "accept; write the tensors into several files",
-                         path, h.len, SAFETENSORS_MAX_HEADER);
-    }
-
-    w->out = fopen(w->tmp_path, "wb");
-    if (!w->out) {
-        free(h.text);
-        return error_set(err, SDXL_ERR_IO, "%s: cannot create: %s", w->tmp_path,
-                         strerror(errno));
-    }
-    uint8_t length[HEADER_LENGTH_BYTES];
-    for (int i = 0; i < HEADER_LENGTH_BYTES; i++)
-        length[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
-    st = write_bytes(w, length, sizeof length, err);
-    if (st == SDXL_OK)
-        st = write_bytes(w, h.text, h.len, err);
-    free(h.text);
-    w->data_bytes = data_bytes;
-    return st;
-}
-
-sdxl_status safetensors_writer_write(safetensors_writer *w, const void *data, size_t nbytes,
-                                     sdxl_error *err)
-{
-    if (!w->out)
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "%s: writer is not open (an earlier call failed or it was closed)",
-                         w->path);
-    if (nbytes > w->data_bytes - w->written_bytes) {
-        uint64_t written = w->written_bytes, expected = w->data_bytes;
-        safetensors_writer_abort(w);
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "%s: writing %zu more bytes after %llu would pass the %llu bytes the "
-                         "tensors declare; the file was abandoned",
-                         w->path, nbytes, (unsigned long long)written,
-                         (unsigned long long)expected);
-    }
-    sdxl_status st = write_bytes(w, data, nbytes, err);
-    if (st == SDXL_OK)
-        w->written_bytes += nbytes;
-    return st;
-}
-
-sdxl_status safetensors_writer_close(safetensors_writer *w, sdxl_error *err)
-{
-    if (!w->out)
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "%s: writer is not open (an earlier call failed or it was closed)",
-                         w->path);
-    if (w->written_bytes != w->data_bytes) {
-        uint64_t written = w->written_bytes, expected = w->data_bytes;
-        safetensors_writer_abort(w);
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "%s: only %llu of the %llu data bytes the tensors declare were "
-                         "written; the file was abandoned",
-                         w->path, (unsigned long long)written, (unsigned long long)expected);
-    }
-    /* fsync before rename: after a crash the path holds either the old file or all of the
-     * new one, never a prefix. */
-    FILE *out = w->out;
-    w->out = NULL;
-    bool ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
-    int saved = errno;
-    ok = fclose(out) == 0 && ok;
-    if (ok && rename(w->tmp_path, w->path) != 0) {
-        ok = false;
-        saved = errno;
-    }
-    if (!ok) {
-        remove(w->tmp_path);
-        return error_set(err, SDXL_ERR_IO, "%s: cannot finish writing: %s", w->path,
-                         strerror(saved));
-    }
-    return SDXL_OK;
-}
-
-void safetensors_writer_abort(safetensors_writer *w)
-{
-    if (!w->out)
-        return;
-    fclose(w->out);
-    w->out = NULL;
-    remove(w->tmp_path);
-}
-
-sdxl_status safetensors_write_file(const char *path, const st_tensor_info *tensors,
-                                   const void *const *data, size_t n,
-                                   const char *const *metadata, sdxl_error *err)
-{
-    safetensors_writer w;
-    sdxl_status st = safetensors_writer_open(&w, path, tensors, n, metadata, err);
-    for (size_t i = 0; i < n && st == SDXL_OK; i++) {
-        st = safetensors_writer_write(&w, data[i], (size_t)info_nbytes(&tensors[i]), err);
-    }
-    return st == SDXL_OK ? safetensors_writer_close(&w, err) : st;
 }

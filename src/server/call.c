@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/support/alloc.h>
 
 #include "base/log.h"
 #include "server/server.h"
+#include "server/wire.h"
 
 #define DEADLINE_SLACK_MS 100
 
@@ -112,20 +112,6 @@ server_reason call_cancel_reason(const call *c)
     return gpr_time_cmp(now, deadline) >= 0 ? REASON_DEADLINE_EXCEEDED : REASON_CANCELLED;
 }
 
-static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *data = malloc(len ? len : 1);
-    if (!data)
-        return NULL;
-    protobuf_c_message_pack(msg, data);
-    /* The slice takes the buffer over (freed with free), no copy. */
-    grpc_slice slice = grpc_slice_new(data, len, free);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
-    return bb;
-}
-
 /* Starts a batch for the head of the outbox when none is in flight. Called with c->lock held. */
 static void start_next_send_locked(call *c)
 {
@@ -214,7 +200,7 @@ bool call_send(call *c, const ProtobufCMessage *msg, outbox_kind kind)
     if (!item)
         return false;
     item->kind = kind;
-    item->message = pack_message(msg);
+    item->message = wire_pack(msg);
     if (!item->message) {
         free(item);
         return false;
@@ -239,7 +225,7 @@ void call_finish(call *c, const ProtobufCMessage *final_msg, const server_error 
     if (final_msg) {
         msg_item = calloc(1, sizeof *msg_item);
         if (msg_item)
-            msg_item->message = pack_message(final_msg);
+            msg_item->message = wire_pack(final_msg);
         if (!msg_item || !msg_item->message) {
             free(msg_item);
             msg_item = NULL;
@@ -329,18 +315,6 @@ void call_on_send_done(call *c, bool success)
     }
     pthread_mutex_unlock(&c->lock);
     call_unref(c);
-}
-
-bool call_payload_bytes(grpc_byte_buffer *payload, grpc_slice *slice)
-{
-    if (!payload)
-        return false;
-    grpc_byte_buffer_reader reader;
-    if (!grpc_byte_buffer_reader_init(&reader, payload))
-        return false;
-    *slice = grpc_byte_buffer_reader_readall(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-    return true;
 }
 
 const grpc_slice *call_metadata_value(const call *c, const char *key)

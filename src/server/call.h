@@ -110,10 +110,6 @@ void call_finish(call *c, const ProtobufCMessage *final_msg, const server_error 
 /* Poller: a send batch completed. */
 void call_on_send_done(call *c, bool success);
 
-/* The request payload as contiguous bytes: *slice must be grpc_slice_unref'd. False for no
- * payload. */
-bool call_payload_bytes(grpc_byte_buffer *payload, grpc_slice *slice);
-
 /* The value of request metadata key (first match), or NULL. */
 const grpc_slice *call_metadata_value(const call *c, const char *key);
 

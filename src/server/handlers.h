@@ -6,6 +6,7 @@
 #ifndef SDXL_SERVER_HANDLERS_H
 #define SDXL_SERVER_HANDLERS_H
 
+#include "sdxl/v1/image_generation.pb-c.h"
 #include "server/call.h"
 #include "server/job.h"
 
@@ -27,6 +28,8 @@ void handlers_generate_progress(job *j, sdxl_stage stage, int step, int total_st
 
 /* GetStatus (handlers_status.c), answered on the poller. */
 void handlers_status(call *c);
+/* The wire's Stage for an engine stage (in GetStatus's running job and in progress events). */
+Sdxl__V1__Stage handlers_wire_stage(sdxl_stage stage);
 
 /* Health (health.c). */
 void health_check(call *c);

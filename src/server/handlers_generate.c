@@ -11,6 +11,7 @@
 #include "server/handlers.h"
 #include "server/server.h"
 #include "server/worker.h"
+#include "server/wire.h"
 
 static void job_free(void *p)
 {
@@ -88,7 +89,7 @@ static void prepare_task(void *arg)
     double t0 = server_now_s();
     server_error e;
     grpc_slice slice = grpc_empty_slice();
-    bool have_bytes = call_payload_bytes(c->payload, &slice);
+    bool have_bytes = wire_payload_bytes(c->payload, &slice);
     if (!have_bytes) {
         server_error_set(&e, REASON_INVALID_REQUEST, "send exactly one request message",
                          "the call carried no request message");
@@ -478,27 +479,12 @@ void handlers_generate_queued(job *j, int position, double wait_ms)
     call_send(j->call, &ev.base, OUTBOX_QUEUED);
 }
 
-static Sdxl__V1__Stage wire_stage(sdxl_stage stage)
-{
-    switch (stage) {
-    case SDXL_STAGE_TEXT:
-        return SDXL__V1__STAGE__STAGE_TEXT;
-    case SDXL_STAGE_VAE_ENCODE:
-        return SDXL__V1__STAGE__STAGE_VAE_ENCODE;
-    case SDXL_STAGE_DENOISE:
-        return SDXL__V1__STAGE__STAGE_DENOISE;
-    case SDXL_STAGE_VAE_DECODE:
-        return SDXL__V1__STAGE__STAGE_VAE_DECODE;
-    }
-    return SDXL__V1__STAGE__STAGE_QUEUED;
-}
-
 void handlers_generate_progress(job *j, sdxl_stage stage, int step, int total_steps)
 {
     if (j->call->method != METHOD_IMG2IMG_STREAM)
         return;
     Sdxl__V1__ProgressEvent p = SDXL__V1__PROGRESS_EVENT__INIT;
-    p.stage = wire_stage(stage);
+    p.stage = handlers_wire_stage(stage);
     p.step = step;
     p.total_steps = total_steps;
     Sdxl__V1__GenerationEvent ev = SDXL__V1__GENERATION_EVENT__INIT;

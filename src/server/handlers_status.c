@@ -10,7 +10,7 @@
 #include "server/server.h"
 #include "server/worker.h"
 
-static Sdxl__V1__Stage wire_stage(sdxl_stage stage)
+Sdxl__V1__Stage handlers_wire_stage(sdxl_stage stage)
 {
     switch (stage) {
     case SDXL_STAGE_TEXT:
@@ -41,7 +41,7 @@ void handlers_status(call *c)
     if (r.active) {
         running.request_id = r.request_id;
         running.method = (char *)method_name(r.method);
-        running.stage = wire_stage(r.stage);
+        running.stage = handlers_wire_stage(r.stage);
         running.step = r.step;
         running.total_steps = r.total_steps;
         running.elapsed_ms = (server_now_s() - r.started_s) * 1000.0;

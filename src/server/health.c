@@ -10,6 +10,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "server/handlers.h"
 #include "server/server.h"
+#include "server/wire.h"
 
 #define SERVICE_NAME "sdxl.v1.ImageGeneration"
 
@@ -32,7 +33,7 @@ static bool read_service(call *c, bool *known)
 {
     grpc_slice slice;
     Grpc__Health__V1__HealthCheckRequest *req = NULL;
-    if (call_payload_bytes(c->payload, &slice)) {
+    if (wire_payload_bytes(c->payload, &slice)) {
         req = grpc__health__v1__health_check_request__unpack(NULL, GRPC_SLICE_LENGTH(slice),
                                                              GRPC_SLICE_START_PTR(slice));
         grpc_slice_unref(slice);

@@ -11,6 +11,7 @@
 #include "server/descriptor_index.h"
 #include "server/handlers.h"
 #include "server/server.h"
+#include "server/wire.h"
 
 static desc_index the_index;
 
@@ -174,7 +175,7 @@ void reflection_on_recv(call *c, bool success)
     }
     grpc_slice slice;
     Grpc__Reflection__V1__ServerReflectionRequest *req = NULL;
-    if (call_payload_bytes(buffer, &slice)) {
+    if (wire_payload_bytes(buffer, &slice)) {
         req = grpc__reflection__v1__server_reflection_request__unpack(
             NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
         grpc_slice_unref(slice);

@@ -34,6 +34,23 @@ void bt_arena(arena *a, size_t bytes)
     check(arena_init(a, bytes, &err), &err);
 }
 
+bt_fixture *bt_fixture_new(int n_threads, size_t arena_bytes, uint64_t seed)
+{
+    bt_fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->be = bt_backend("cpu", n_threads);
+    bt_arena(&f->a, arena_bytes);
+    f->rng = seed;
+    return f;
+}
+
+void bt_fixture_free(bt_fixture *f)
+{
+    arena_free(&f->a);
+    backend_destroy(f->be);
+    free(f);
+}
+
 static uint64_t splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ull);

@@ -26,6 +26,16 @@ backend *bt_backend(const char *name, int n_threads);
 /* A real arena of `bytes` bytes (arena_free it). */
 void bt_arena(arena *a, size_t bytes);
 
+/* What the op tests work with: a cpu backend of n_threads threads, a real arena of arena_bytes
+ * bytes and a random stream starting at seed (bt_fixture_free frees all). */
+typedef struct bt_fixture {
+    backend *be;
+    arena a;
+    uint64_t rng;
+} bt_fixture;
+bt_fixture *bt_fixture_new(int n_threads, size_t arena_bytes, uint64_t seed);
+void bt_fixture_free(bt_fixture *f);
+
 /* n floats uniform in [-scale, scale), from a splitmix64 stream (state advanced). Caller frees. */
 float *bt_random(uint64_t *state, size_t n, float scale);
 /* n int32 uniform in [0, limit). Caller frees. */

@@ -4,7 +4,6 @@
  */
 #include "support/image_test.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,31 +11,7 @@
 
 #include "io/safetensors.h"
 #include "support/paths.h"
-
-uint8_t *test_read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "test_read_file: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0, n;
-    uint8_t *buf = malloc(cap);
-    while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += n;
-        if (len == cap) {
-            uint8_t *grown = realloc(buf, cap *= 2);
-            if (!grown)
-                free(buf);
-            buf = grown;
-        }
-    }
-    fclose(f);
-    if (!buf)
-        fprintf(stderr, "test_read_file: %s: out of memory\n", path);
-    *size = len;
-    return buf;
-}
+#include "support/read_file.h"
 
 uint8_t *test_read_corpus_file(const char *name, size_t *size)
 {

@@ -11,10 +11,6 @@
 
 #include "io/image.h"
 
-/* Reads a whole file into a malloc'd buffer (size 0 gives a 1-byte buffer); NULL, with the
- * reason on stderr, on failure. */
-uint8_t *test_read_file(const char *path, size_t *size);
-
 /* tests/unit/data/images/NAME, read whole. */
 uint8_t *test_read_corpus_file(const char *name, size_t *size);
 

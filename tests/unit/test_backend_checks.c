@@ -20,28 +20,17 @@
 #include "backend/backend.h"
 #include "support/backend_test.h"
 
-typedef struct fixture {
-    backend *be;
-    arena a;
-    uint64_t rng;
-} fixture;
+typedef bt_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    f->be = bt_backend("cpu", 2);
-    bt_arena(&f->a, 4u << 20);
-    f->rng = 7;
-    *state = f;
+    *state = bt_fixture_new(2, 4u << 20, 7);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    arena_free(&f->a);
-    backend_destroy(f->be);
-    free(f);
+    bt_fixture_free(*state);
     return 0;
 }
 

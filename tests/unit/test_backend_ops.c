@@ -25,28 +25,17 @@
 #define TOLERANCE 1e-5
 #define ARENA_BYTES (64u << 20)
 
-typedef struct fixture {
-    backend *be;
-    arena a;
-    uint64_t rng;
-} fixture;
+typedef bt_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    f->be = bt_backend("cpu", 3);
-    bt_arena(&f->a, ARENA_BYTES);
-    f->rng = 12345;
-    *state = f;
+    *state = bt_fixture_new(3, ARENA_BYTES, 12345);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    arena_free(&f->a);
-    backend_destroy(f->be);
-    free(f);
+    bt_fixture_free(*state);
     return 0;
 }
 

@@ -162,18 +162,24 @@ def test_deadlines_queued_running_and_server_default(make_server):
     wait_until(lambda: not c.status().HasField("running"), timeout=5)
     assert time.time() - t0 < 2.0 * SLOW  # well before the ~2 s the job needs
     # Queued: behind a slow job, a short deadline expires in the queue and the job leaves it.
-    t, _ = start_slow_job(Client(s.target, timeout=30 * SLOW))
+    # Two slow jobs (one running, one waiting) keep the queue busy for ~4 s, so the requests
+    # below wait behind them however fast or loaded the machine is.
+    slow_client = Client(s.target, timeout=30 * SLOW)
+    t, _ = start_slow_job(slow_client)
     wait_until(lambda: c.status().HasField("running"))
+    t2, _ = start_slow_job(slow_client)
+    wait_until(lambda: c.status().queue_length == 1)
     with pytest.raises(SdxlError) as e:
         c.img2img(INPUT, "late", timeout=0.3)
     assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-    wait_until(lambda: c.status().queue_length == 0, timeout=2)
+    wait_until(lambda: c.status().queue_length <= 1, timeout=2)
     # No client deadline: the server's --default-deadline (0.5 s) applies, with its details.
     with pytest.raises(SdxlError) as e:
         c.img2img(INPUT, "default deadline", seed=2)
     assert (e.value.code, e.value.reason) == (grpc.StatusCode.DEADLINE_EXCEEDED,
                                               "DEADLINE_EXCEEDED")
     t.join()
+    t2.join()
     samples = scrape(s)
     assert samples[("sdxl_errors_total",
                     (("method", "Img2Img"), ("reason", "DEADLINE_EXCEEDED")))] == 3

@@ -14,6 +14,7 @@
 typedef enum flag_id {
     FLAG_MODEL,
     FLAG_BACKEND,
+    FLAG_DTYPE,
     FLAG_THREADS,
     FLAG_IO_THREADS,
     FLAG_LISTEN,
@@ -45,6 +46,8 @@ static const struct flag {
     {FLAG_MODEL, "model", "DIR", "model directory in diffusers layout (required)"},
     {FLAG_BACKEND, "backend", "auto|cpu|cuda", "compute backend (default auto: cuda when built "
                                                "and a GPU is present)"},
+    {FLAG_DTYPE, "dtype", "auto|fp32|fp16|bf16", "compute type (default auto: fp32 on the cpu, "
+                                                 "fp16 on a GPU)"},
     {FLAG_THREADS, "threads", "N", "engine CPU threads; 0 = every core (default 0)"},
     {FLAG_IO_THREADS, "io-threads", "N", "threads decoding requests and encoding images, off "
                                          "the engine's thread (default 2)"},
@@ -211,6 +214,10 @@ static sdxl_status apply_flag(const struct flag *f, const char *value, server_op
     case FLAG_BACKEND:
         if (!sdxl_backend_parse(value, &o->backend))
             return bad_value(err, f->name, value, "auto, cpu or cuda");
+        return SDXL_OK;
+    case FLAG_DTYPE:
+        if (!sdxl_dtype_parse(value, &o->dtype))
+            return bad_value(err, f->name, value, "auto, fp32, fp16 or bf16");
         return SDXL_OK;
     case FLAG_THREADS:
         if (!(st = parse_int(f->name, value, 0, 1024, &i, err)))

@@ -24,6 +24,7 @@ typedef enum shutdown_mode {
 typedef struct server_options {
     char model_dir[OPTIONS_PATH_MAX];
     sdxl_backend_kind backend;
+    sdxl_compute_dtype dtype;
     int threads;                 /* engine cpu threads; 0 = every core */
     int io_threads;              /* decode/encode pool */
     char listen[256];            /* HOST:PORT, or empty for none */

@@ -24,6 +24,7 @@
 
 #include "cli/sdxl_client.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "io/file.h"
 #include "sdxl/v1/image_generation.pb-c.h"
 
 static void usage(FILE *out)
@@ -55,47 +56,20 @@ static double now_s(void)
 
 static bool read_file(const char *path, uint8_t **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "sdxl: %s: %s\n", path, strerror(errno));
-        return false;
-    }
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        uint8_t *grown = realloc(buf, cap * 2);
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = grown;
-        cap *= 2;
-    }
-    bool ok = buf && !ferror(f);
-    fclose(f);
-    if (!ok) {
-        fprintf(stderr, "sdxl: %s: could not read\n", path);
-        free(buf);
-        return false;
-    }
-    *data = buf;
-    *len = n;
-    return true;
+    sdxl_error err;
+    if (file_read_all(path, 0, data, len, &err) == SDXL_OK)
+        return true;
+    fprintf(stderr, "sdxl: %s\n", err.message);
+    return false;
 }
 
 static bool write_file(const char *path, const uint8_t *data, size_t len)
 {
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(data, 1, len, f) == len;
-    if (f && fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        fprintf(stderr, "sdxl: %s: could not write: %s\n", path, strerror(errno));
-    return ok;
+    sdxl_error err;
+    if (file_write_all(path, data, len, &err) == SDXL_OK)
+        return true;
+    fprintf(stderr, "sdxl: %s\n", err.message);
+    return false;
 }
 
 /* "out.png" with index 2 of several → "out-2.png"; one image → "out.png". */

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/file.h"
 #include "io/image.h"
 #include "sdxl.h"
 
@@ -233,43 +234,15 @@ static bool on_progress(void *user, const sdxl_progress *p)
 
 /* ---- files --------------------------------------------------------------------------------- */
 
-static int read_file(const char *path, uint8_t **data, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    size_t cap = 1 << 20, n = 0;
-    uint8_t *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        uint8_t *bigger = realloc(buf, cap * 2);
-        if (!bigger)
-            free(buf);
-        buf = bigger;
-        cap *= 2;
-    }
-    int failed = !buf || ferror(f);
-    fclose(f);
-    if (failed) {
-        free(buf);
-        return -1;
-    }
-    *data = buf;
-    *size = n;
-    return 0;
-}
-
 static bool load_image(const char *path, image *out)
 {
     uint8_t *data;
     size_t size;
-    if (read_file(path, &data, &size) != 0) {
-        fprintf(stderr, "sdxl-gen: cannot read %s: %s\n", path, strerror(errno));
+    sdxl_error err;
+    if (file_read_all(path, 0, &data, &size, &err) != SDXL_OK) {
+        fprintf(stderr, "sdxl-gen: %s\n", err.message);
         return false;
     }
-    sdxl_error err;
     image_limits limits = image_default_limits();
     sdxl_status st = image_decode(data, size, &limits, out, NULL, &err);
     free(data);
@@ -303,12 +276,9 @@ static bool write_image(const sdxl_image *img, image_format format, const char *
         fprintf(stderr, "sdxl-gen: encoding %s: %s\n", path, err.message);
         return false;
     }
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(buf.data, 1, buf.size, f) == buf.size;
-    if (f && fclose(f) != 0)
-        ok = false;
+    bool ok = file_write_all(path, buf.data, buf.size, &err) == SDXL_OK;
     if (!ok)
-        fprintf(stderr, "sdxl-gen: cannot write %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "sdxl-gen: %s\n", err.message);
     image_buffer_free(&buf);
     return ok;
 }

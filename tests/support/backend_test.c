@@ -46,6 +46,7 @@ bt_fixture *bt_fixture_new(int n_threads, size_t arena_bytes, uint64_t seed)
 
 void bt_fixture_free(bt_fixture *f)
 {
+    bt_fixture_release(f);
     arena_free(&f->a);
     backend_destroy(f->be);
     free(f);
@@ -142,4 +143,48 @@ double bt_rel_error(const float *got, const double *want, size_t n)
         max_want = fabs(want[i]) > max_want ? fabs(want[i]) : max_want;
     }
     return max_want > 0.0 ? max_err / max_want : max_err;
+}
+
+static void *hold_host(bt_fixture *f, void *p)
+{
+    assert_true(f->n_held_host < BT_FIXTURE_MAX_HELD);
+    f->held_host[f->n_held_host++] = p;
+    return p;
+}
+
+float *bt_fixture_random(bt_fixture *f, size_t n, float scale)
+{
+    return hold_host(f, bt_random(&f->rng, n, scale));
+}
+
+double *bt_fixture_doubles(bt_fixture *f, size_t n)
+{
+    double *x = malloc((n ? n : 1) * sizeof(double));
+    assert_non_null(x);
+    return hold_host(f, x);
+}
+
+tensor bt_fixture_weight(bt_fixture *f, tensor_kind kind, int ndim, const int64_t *shape,
+                         const float *host)
+{
+    assert_true(f->n_held_weights < BT_FIXTURE_MAX_HELD);
+    tensor t = bt_weight(f->be, kind, ndim, shape, host);
+    f->held_weights[f->n_held_weights++] = t;
+    return t;
+}
+
+float *bt_fixture_read(bt_fixture *f, const tensor *t)
+{
+    return hold_host(f, bt_read(f->be, t));
+}
+
+void bt_fixture_release(bt_fixture *f)
+{
+    for (int i = 0; i < f->n_held_host; i++)
+        free(f->held_host[i]);
+    for (int i = 0; i < f->n_held_weights; i++)
+        backend_weight_free(f->be, &f->held_weights[i]);
+    f->n_held_host = 0;
+    f->n_held_weights = 0;
+    arena_reset_to(&f->a, 0);
 }

@@ -28,13 +28,29 @@ void bt_arena(arena *a, size_t bytes);
 
 /* What the op tests work with: a cpu backend of n_threads threads, a real arena of arena_bytes
  * bytes and a random stream starting at seed (bt_fixture_free frees all). */
+#define BT_FIXTURE_MAX_HELD 16
 typedef struct bt_fixture {
     backend *be;
     arena a;
     uint64_t rng;
+    /* What one check holds until bt_fixture_release, so that a check ends in one call. */
+    void *held_host[BT_FIXTURE_MAX_HELD];
+    int n_held_host;
+    tensor held_weights[BT_FIXTURE_MAX_HELD];
+    int n_held_weights;
 } bt_fixture;
 bt_fixture *bt_fixture_new(int n_threads, size_t arena_bytes, uint64_t seed);
 void bt_fixture_free(bt_fixture *f);
+
+/* Held by f until bt_fixture_release: n random floats from f->rng (as bt_random), n doubles
+ * for a reference result, a weight (as bt_weight), a tensor's contents (as bt_read). */
+float *bt_fixture_random(bt_fixture *f, size_t n, float scale);
+double *bt_fixture_doubles(bt_fixture *f, size_t n);
+tensor bt_fixture_weight(bt_fixture *f, tensor_kind kind, int ndim, const int64_t *shape,
+                         const float *host);
+float *bt_fixture_read(bt_fixture *f, const tensor *t);
+/* Frees everything held and empties the arena, ready for the next check. */
+void bt_fixture_release(bt_fixture *f);
 
 /* n floats uniform in [-scale, scale), from a splitmix64 stream (state advanced). Caller frees. */
 float *bt_random(uint64_t *state, size_t n, float scale);

@@ -26,6 +26,13 @@ sdxl_status golden_open(golden *g, const char *file, sdxl_error *err)
     return SDXL_OK;
 }
 
+sdxl_status golden_open_model(golden *g, const char *kind, const char *model, sdxl_error *err)
+{
+    char file[256];
+    snprintf(file, sizeof file, "%s_%s.safetensors", kind, model);
+    return golden_open(g, file, err);
+}
+
 void golden_close(golden *g)
 {
     safetensors_close(&g->st);

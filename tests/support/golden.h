@@ -39,6 +39,9 @@ typedef struct golden_shape {
 /* Opens tests/golden/data/FILE (FILE is a name like "rng.safetensors"). */
 sdxl_status golden_open(golden *g, const char *file, sdxl_error *err);
 void golden_close(golden *g);
+/* Opens the file of one KIND for one tiny MODEL: "<kind>_<model>.safetensors" ("text",
+ * "tiny-a"). */
+sdxl_status golden_open_model(golden *g, const char *kind, const char *model, sdxl_error *err);
 
 /* Whether tensor NAME exists (optional tensors, and loops over "<group>.<i>" cases). */
 bool golden_has(const golden *g, const char *name);
@@ -83,5 +86,8 @@ bool golden_compare_i64(const char *label, const int64_t *actual, const int64_t 
 
 #define GOLDEN_ASSERT_IDS_EQUAL(label, actual, expected, n)                                      \
     assert_true(golden_compare_i64((label), (actual), (expected), (n)))
+
+/* A cmocka test run once per tiny model: TEST gets the model name ("tiny-a") as *state. */
+#define GOLDEN_MODEL_TEST(test, model) {#test " " model, test, NULL, NULL, (void *)(model)}
 
 #endif /* SDXL_TESTS_SUPPORT_GOLDEN_H */

@@ -39,14 +39,12 @@ static int teardown(void **state)
     return 0;
 }
 
-static void expect_close(const char *what, backend *be, const tensor *y, const double *want)
+static void expect_close(const char *what, fixture *f, const tensor *y, const double *want)
 {
-    float *got = bt_read(be, y);
-    double e = bt_rel_error(got, want, (size_t)tensor_numel(y));
+    double e = bt_rel_error(bt_fixture_read(f, y), want, (size_t)tensor_numel(y));
     printf("  %-40s rel error %.3g\n", what, e);
     if (!(e < TOLERANCE))
         fail_msg("%s: relative error %g is over %g", what, e, TOLERANCE);
-    free(got);
 }
 
 static void expect_ok(sdxl_status st, const sdxl_error *err)
@@ -75,19 +73,18 @@ static double act_ref(backend_act act, double v)
 static void check_linear(fixture *f, int64_t b, int64_t t, int64_t k, int64_t n, bool with_bias,
                          backend_act act)
 {
-    arena_mark mark = arena_get_mark(&f->a);
     sdxl_error err;
     int64_t m = b * t;
-    float *xh = bt_random(&f->rng, (size_t)(m * k), 1.0f);
-    float *wh = bt_random(&f->rng, (size_t)(n * k), 1.0f / sqrtf((float)k));
-    float *bh = bt_random(&f->rng, (size_t)n, 0.5f);
+    float *xh = bt_fixture_random(f, (size_t)(m * k), 1.0f);
+    float *wh = bt_fixture_random(f, (size_t)(n * k), 1.0f / sqrtf((float)k));
+    float *bh = bt_fixture_random(f, (size_t)n, 0.5f);
     tensor x = bt_input(f->be, &f->a, 3, (int64_t[]){b, t, k}, xh);
-    tensor w = bt_weight(f->be, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){n, k}, wh);
-    tensor bias = bt_weight(f->be, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){n}, bh);
+    tensor w = bt_fixture_weight(f, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){n, k}, wh);
+    tensor bias = bt_fixture_weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){n}, bh);
     tensor y = bt_output(f->be, &f->a, 3, (int64_t[]){b, t, n});
     expect_ok(backend_linear(f->be, &x, &w, with_bias ? &bias : NULL, act, &y, &err), &err);
 
-    double *want = malloc(sizeof(double) * (size_t)(m * n));
+    double *want = bt_fixture_doubles(f, (size_t)(m * n));
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double s = with_bias ? bh[j] : 0.0;
@@ -98,14 +95,8 @@ static void check_linear(fixture *f, int64_t b, int64_t t, int64_t k, int64_t n,
     char what[96];
     snprintf(what, sizeof(what), "linear %lldx%lldx%lld bias %d act %d", (long long)m,
              (long long)n, (long long)k, with_bias, (int)act);
-    expect_close(what, f->be, &y, want);
-    free(want);
-    free(xh);
-    free(wh);
-    free(bh);
-    backend_weight_free(f->be, &w);
-    backend_weight_free(f->be, &bias);
-    arena_reset_to(&f->a, mark);
+    expect_close(what, f, &y, want);
+    bt_fixture_release(f);
 }
 
 static void test_linear_matches_reference(void **state)
@@ -124,17 +115,16 @@ static void test_linear_matches_reference(void **state)
 
 static void check_matmul(fixture *f, bool trans_b)
 {
-    arena_mark mark = arena_get_mark(&f->a);
     sdxl_error err;
     int64_t bt = 3, m = 17, k = 23, n = 19;
-    float *ah = bt_random(&f->rng, (size_t)(bt * m * k), 1.0f);
-    float *bh = bt_random(&f->rng, (size_t)(bt * k * n), 1.0f);
+    float *ah = bt_fixture_random(f, (size_t)(bt * m * k), 1.0f);
+    float *bh = bt_fixture_random(f, (size_t)(bt * k * n), 1.0f);
     tensor a = bt_input(f->be, &f->a, 3, (int64_t[]){bt, m, k}, ah);
     tensor bm = bt_input(f->be, &f->a, 3, trans_b ? (int64_t[]){bt, n, k} : (int64_t[]){bt, k, n},
                          bh);
     tensor c = bt_output(f->be, &f->a, 3, (int64_t[]){bt, m, n});
     expect_ok(backend_matmul(f->be, &a, &bm, trans_b, 0.7f, &c, &err), &err);
-    double *want = malloc(sizeof(double) * (size_t)(bt * m * n));
+    double *want = bt_fixture_doubles(f, (size_t)(bt * m * n));
     for (int64_t i = 0; i < bt; i++)
         for (int64_t r = 0; r < m; r++)
             for (int64_t j = 0; j < n; j++) {
@@ -145,11 +135,8 @@ static void check_matmul(fixture *f, bool trans_b)
                 }
                 want[(i * m + r) * n + j] = 0.7 * s;
             }
-    expect_close(trans_b ? "matmul transposed" : "matmul", f->be, &c, want);
-    free(want);
-    free(ah);
-    free(bh);
-    arena_reset_to(&f->a, mark);
+    expect_close(trans_b ? "matmul transposed" : "matmul", f, &c, want);
+    bt_fixture_release(f);
 }
 
 static void test_matmul_matches_reference(void **state)
@@ -163,21 +150,21 @@ static void test_matmul_matches_reference(void **state)
 static void check_conv(fixture *f, int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout,
                        int64_t kk, conv2d_params p, bool with_bias)
 {
-    arena_mark mark = arena_get_mark(&f->a);
     sdxl_error err;
     int64_t ho = (h + p.pad_top + p.pad_bottom - kk) / p.stride + 1;
     int64_t wo = (w + p.pad_left + p.pad_right - kk) / p.stride + 1;
-    float *xh = bt_random(&f->rng, (size_t)(n * h * w * cin), 1.0f);
-    float *wh = bt_random(&f->rng, (size_t)(cout * cin * kk * kk), 1.0f / sqrtf((float)(cin * kk * kk)));
-    float *bh = bt_random(&f->rng, (size_t)cout, 0.5f);
+    float *xh = bt_fixture_random(f, (size_t)(n * h * w * cin), 1.0f);
+    float *wh = bt_fixture_random(f, (size_t)(cout * cin * kk * kk),
+                                  1.0f / sqrtf((float)(cin * kk * kk)));
+    float *bh = bt_fixture_random(f, (size_t)cout, 0.5f);
     tensor x = bt_input(f->be, &f->a, 4, (int64_t[]){n, h, w, cin}, xh);
-    tensor wt = bt_weight(f->be, TENSOR_WEIGHT_CONV, 4, (int64_t[]){cout, cin, kk, kk}, wh);
-    tensor bias = bt_weight(f->be, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){cout}, bh);
+    tensor wt = bt_fixture_weight(f, TENSOR_WEIGHT_CONV, 4, (int64_t[]){cout, cin, kk, kk}, wh);
+    tensor bias = bt_fixture_weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){cout}, bh);
     tensor y = bt_output(f->be, &f->a, 4, (int64_t[]){n, ho, wo, cout});
     expect_ok(backend_conv2d(f->be, &x, &wt, with_bias ? &bias : NULL, &p, &y, &err), &err);
 
     /* Straight from the definition, with the weight in PyTorch's [Cout, Cin, kh, kw]. */
-    double *want = malloc(sizeof(double) * (size_t)(n * ho * wo * cout));
+    double *want = bt_fixture_doubles(f, (size_t)(n * ho * wo * cout));
     for (int64_t i = 0; i < n; i++)
         for (int64_t oy = 0; oy < ho; oy++)
             for (int64_t ox = 0; ox < wo; ox++)
@@ -199,14 +186,8 @@ static void check_conv(fixture *f, int64_t n, int64_t h, int64_t w, int64_t cin,
     snprintf(what, sizeof(what), "conv %lldx%lld s%d pad %d%d%d%d %lldx%lldx%lld->%lld",
              (long long)kk, (long long)kk, p.stride, p.pad_top, p.pad_left, p.pad_bottom,
              p.pad_right, (long long)h, (long long)w, (long long)cin, (long long)cout);
-    expect_close(what, f->be, &y, want);
-    free(want);
-    free(xh);
-    free(wh);
-    free(bh);
-    backend_weight_free(f->be, &wt);
-    backend_weight_free(f->be, &bias);
-    arena_reset_to(&f->a, mark);
+    expect_close(what, f, &y, want);
+    bt_fixture_release(f);
 }
 
 static void test_conv2d_matches_reference(void **state)
@@ -229,24 +210,23 @@ static void test_conv2d_matches_reference(void **state)
 static void check_group_norm(fixture *f, int ndim, const int64_t *shape, int groups, bool silu,
                              float offset)
 {
-    arena_mark mark = arena_get_mark(&f->a);
     sdxl_error err;
     tensor probe = {.ndim = ndim};
     memcpy(probe.shape, shape, sizeof(int64_t) * (size_t)ndim);
     size_t total = (size_t)tensor_numel(&probe);
     int64_t n = shape[0], c = shape[ndim - 1], pos = (int64_t)total / (n * c), cg = c / groups;
-    float *xh = bt_random(&f->rng, total, 2.0f);
+    float *xh = bt_fixture_random(f, total, 2.0f);
     for (size_t i = 0; i < total; i++)
         xh[i] += offset;
-    float *gh = bt_random(&f->rng, (size_t)c, 1.0f);
-    float *bh = bt_random(&f->rng, (size_t)c, 1.0f);
+    float *gh = bt_fixture_random(f, (size_t)c, 1.0f);
+    float *bh = bt_fixture_random(f, (size_t)c, 1.0f);
     tensor x = bt_input(f->be, &f->a, ndim, shape, xh);
-    tensor gamma = bt_weight(f->be, TENSOR_WEIGHT_VECTOR, 1, &c, gh);
-    tensor beta = bt_weight(f->be, TENSOR_WEIGHT_VECTOR, 1, &c, bh);
+    tensor gamma = bt_fixture_weight(f, TENSOR_WEIGHT_VECTOR, 1, &c, gh);
+    tensor beta = bt_fixture_weight(f, TENSOR_WEIGHT_VECTOR, 1, &c, bh);
     tensor y = bt_output(f->be, &f->a, ndim, shape);
     expect_ok(backend_group_norm(f->be, &x, groups, 1e-5f, &gamma, &beta, silu, &y, &err), &err);
 
-    double *want = malloc(sizeof(double) * total);
+    double *want = bt_fixture_doubles(f, total);
     for (int64_t i = 0; i < n; i++)
         for (int64_t g = 0; g < groups; g++) {
             double s = 0.0, s2 = 0.0;
@@ -270,18 +250,12 @@ static void check_group_norm(fixture *f, int ndim, const int64_t *shape, int gro
     char what[96];
     snprintf(what, sizeof(what), "group_norm %zu elements %d groups silu %d offset %g", total,
              groups, silu, (double)offset);
-    expect_close(what, f->be, &y, want);
+    expect_close(what, f, &y, want);
 
     /* In place gives the same. */
     expect_ok(backend_group_norm(f->be, &x, groups, 1e-5f, &gamma, &beta, silu, &x, &err), &err);
-    expect_close("group_norm in place", f->be, &x, want);
-    free(want);
-    free(xh);
-    free(gh);
-    free(bh);
-    backend_weight_free(f->be, &gamma);
-    backend_weight_free(f->be, &beta);
-    arena_reset_to(&f->a, mark);
+    expect_close("group_norm in place", f, &x, want);
+    bt_fixture_release(f);
 }
 
 static void test_group_norm_matches_reference(void **state)
@@ -300,17 +274,17 @@ static void test_layer_norm_matches_reference(void **state)
     fixture *f = *state;
     sdxl_error err;
     int64_t shape[] = {3, 11, 77}, c = 77, rows = 33;
-    float *xh = bt_random(&f->rng, (size_t)(rows * c), 3.0f);
+    float *xh = bt_fixture_random(f, (size_t)(rows * c), 3.0f);
     for (int64_t i = 0; i < rows * c; i++)
         xh[i] += 1.5f;
-    float *gh = bt_random(&f->rng, (size_t)c, 1.0f);
-    float *bh = bt_random(&f->rng, (size_t)c, 1.0f);
+    float *gh = bt_fixture_random(f, (size_t)c, 1.0f);
+    float *bh = bt_fixture_random(f, (size_t)c, 1.0f);
     tensor x = bt_input(f->be, &f->a, 3, shape, xh);
-    tensor gamma = bt_weight(f->be, TENSOR_WEIGHT_VECTOR, 1, &c, gh);
-    tensor beta = bt_weight(f->be, TENSOR_WEIGHT_VECTOR, 1, &c, bh);
+    tensor gamma = bt_fixture_weight(f, TENSOR_WEIGHT_VECTOR, 1, &c, gh);
+    tensor beta = bt_fixture_weight(f, TENSOR_WEIGHT_VECTOR, 1, &c, bh);
     tensor y = bt_output(f->be, &f->a, 3, shape);
     expect_ok(backend_layer_norm(f->be, &x, 1e-5f, &gamma, &beta, &y, &err), &err);
-    double *want = malloc(sizeof(double) * (size_t)(rows * c));
+    double *want = bt_fixture_doubles(f, (size_t)(rows * c));
     for (int64_t r = 0; r < rows; r++) {
         double s = 0.0, s2 = 0.0;
         for (int64_t j = 0; j < c; j++)
@@ -322,16 +296,9 @@ static void test_layer_norm_matches_reference(void **state)
         for (int64_t j = 0; j < c; j++)
             want[r * c + j] = (xh[r * c + j] - mean) * rstd * gh[j] + bh[j];
     }
-    expect_close("layer_norm", f->be, &y, want);
+    expect_close("layer_norm", f, &y, want);
     expect_ok(backend_layer_norm(f->be, &x, 1e-5f, &gamma, &beta, &x, &err), &err);
-    expect_close("layer_norm in place", f->be, &x, want);
-    free(want);
-    free(xh);
-    free(gh);
-    free(bh);
-    backend_weight_free(f->be, &gamma);
-    backend_weight_free(f->be, &beta);
-    arena_reset_to(&f->a, 0);
+    expect_close("layer_norm in place", f, &x, want);
 }
 
 static void test_softmax_matches_reference(void **state)
@@ -339,11 +306,11 @@ static void test_softmax_matches_reference(void **state)
     fixture *f = *state;
     sdxl_error err;
     int64_t shape[] = {5, 7, 131}, c = 131, rows = 35;
-    float *xh = bt_random(&f->rng, (size_t)(rows * c), 8.0f);
+    float *xh = bt_fixture_random(f, (size_t)(rows * c), 8.0f);
     tensor x = bt_input(f->be, &f->a, 3, shape, xh);
     tensor y = bt_output(f->be, &f->a, 3, shape);
     expect_ok(backend_softmax(f->be, &x, &y, &err), &err);
-    double *want = malloc(sizeof(double) * (size_t)(rows * c));
+    double *want = bt_fixture_doubles(f, (size_t)(rows * c));
     for (int64_t r = 0; r < rows; r++) {
         double mx = -INFINITY, s = 0.0;
         for (int64_t j = 0; j < c; j++)
@@ -353,12 +320,9 @@ static void test_softmax_matches_reference(void **state)
         for (int64_t j = 0; j < c; j++)
             want[r * c + j] = exp(xh[r * c + j] - mx) / s;
     }
-    expect_close("softmax", f->be, &y, want);
+    expect_close("softmax", f, &y, want);
     expect_ok(backend_softmax(f->be, &x, &x, &err), &err);
-    expect_close("softmax in place", f->be, &x, want);
-    free(want);
-    free(xh);
-    arena_reset_to(&f->a, 0);
+    expect_close("softmax in place", f, &x, want);
 }
 
 /* A NaN score must not be laundered into finite probabilities: its row comes out NaN (so a
@@ -368,18 +332,15 @@ static void test_softmax_keeps_nan_in_its_row(void **state)
     fixture *f = *state;
     sdxl_error err;
     int64_t shape[] = {3, 41};
-    float *xh = bt_random(&f->rng, 3 * 41, 4.0f);
+    float *xh = bt_fixture_random(f, 3 * 41, 4.0f);
     xh[41 + 17] = NAN;
     tensor x = bt_input(f->be, &f->a, 2, shape, xh);
     expect_ok(backend_softmax(f->be, &x, &x, &err), &err);
-    float *got = bt_read(f->be, &x);
+    float *got = bt_fixture_read(f, &x);
     for (int j = 0; j < 41; j++) {
         assert_true(isfinite(got[j]) && isfinite(got[82 + j]));
         assert_true(isnan(got[41 + j]));
     }
-    free(got);
-    free(xh);
-    arena_reset_to(&f->a, 0);
 }
 
 /* ---- attention ------------------------------------------------------------------------- */
@@ -387,20 +348,19 @@ static void test_softmax_keeps_nan_in_its_row(void **state)
 static void check_attention(fixture *f, int64_t b, int64_t tq, int64_t tk, int heads, int64_t d,
                             bool causal)
 {
-    arena_mark mark = arena_get_mark(&f->a);
     sdxl_error err;
     int64_t w = heads * d;
-    float *qh = bt_random(&f->rng, (size_t)(b * tq * w), 2.0f);
-    float *kh = bt_random(&f->rng, (size_t)(b * tk * w), 2.0f);
-    float *vh = bt_random(&f->rng, (size_t)(b * tk * w), 1.0f);
+    float *qh = bt_fixture_random(f, (size_t)(b * tq * w), 2.0f);
+    float *kh = bt_fixture_random(f, (size_t)(b * tk * w), 2.0f);
+    float *vh = bt_fixture_random(f, (size_t)(b * tk * w), 1.0f);
     tensor q = bt_input(f->be, &f->a, 3, (int64_t[]){b, tq, w}, qh);
     tensor k = bt_input(f->be, &f->a, 3, (int64_t[]){b, tk, w}, kh);
     tensor v = bt_input(f->be, &f->a, 3, (int64_t[]){b, tk, w}, vh);
     tensor y = bt_output(f->be, &f->a, 3, (int64_t[]){b, tq, w});
     expect_ok(backend_attention(f->be, &q, &k, &v, heads, causal, &y, &err), &err);
 
-    double *want = malloc(sizeof(double) * (size_t)(b * tq * w));
-    double *p = malloc(sizeof(double) * (size_t)tk);
+    double *want = bt_fixture_doubles(f, (size_t)(b * tq * w));
+    double *p = bt_fixture_doubles(f, (size_t)tk);
     double scale = 1.0 / sqrt((double)d);
     for (int64_t i = 0; i < b; i++)
         for (int h = 0; h < heads; h++)
@@ -429,13 +389,8 @@ static void check_attention(fixture *f, int64_t b, int64_t tq, int64_t tk, int h
     char what[96];
     snprintf(what, sizeof(what), "attention B%lld Tq%lld Tk%lld H%d D%lld causal %d",
              (long long)b, (long long)tq, (long long)tk, heads, (long long)d, causal);
-    expect_close(what, f->be, &y, want);
-    free(p);
-    free(want);
-    free(qh);
-    free(kh);
-    free(vh);
-    arena_reset_to(&f->a, mark);
+    expect_close(what, f, &y, want);
+    bt_fixture_release(f);
 }
 
 static void test_attention_matches_reference(void **state)
@@ -456,13 +411,13 @@ static void test_activations_match_reference(void **state)
     fixture *f = *state;
     sdxl_error err;
     int64_t n = 10007;
-    float *xh = bt_random(&f->rng, (size_t)n, 9.0f);
+    float *xh = bt_fixture_random(f, (size_t)n, 9.0f);
     xh[0] = -100.0f; /* far into exp's clamps */
     xh[1] = 100.0f;
     xh[2] = 0.0f;
     tensor x = bt_input(f->be, &f->a, 1, &n, xh);
     tensor y = bt_output(f->be, &f->a, 1, &n);
-    double *want = malloc(sizeof(double) * (size_t)n);
+    double *want = bt_fixture_doubles(f, (size_t)n);
     static const backend_act acts[] = {BACKEND_ACT_GELU, BACKEND_ACT_QUICK_GELU, BACKEND_ACT_SILU};
     static const unary_fn fns[] = {backend_gelu, backend_quick_gelu, backend_silu};
     static const char *const names[] = {"gelu", "quick_gelu", "silu"};
@@ -470,14 +425,11 @@ static void test_activations_match_reference(void **state)
         for (int64_t i = 0; i < n; i++)
             want[i] = act_ref(acts[a], xh[i]);
         expect_ok(fns[a](f->be, &x, &y, &err), &err);
-        expect_close(names[a], f->be, &y, want);
+        expect_close(names[a], f, &y, want);
         tensor z = bt_input(f->be, &f->a, 1, &n, xh);
         expect_ok(backend_activation(f->be, acts[a], &z, &z, &err), &err);
-        expect_close("... in place", f->be, &z, want);
+        expect_close("... in place", f, &z, want);
     }
-    free(want);
-    free(xh);
-    arena_reset_to(&f->a, 0);
 }
 
 static void test_geglu_matches_reference(void **state)
@@ -485,46 +437,39 @@ static void test_geglu_matches_reference(void **state)
     fixture *f = *state;
     sdxl_error err;
     int64_t rows = 15, ff = 37;
-    float *xh = bt_random(&f->rng, (size_t)(rows * 2 * ff), 4.0f);
+    float *xh = bt_fixture_random(f, (size_t)(rows * 2 * ff), 4.0f);
     tensor x = bt_input(f->be, &f->a, 3, (int64_t[]){3, 5, 2 * ff}, xh);
     tensor y = bt_output(f->be, &f->a, 3, (int64_t[]){3, 5, ff});
     expect_ok(backend_geglu(f->be, &x, &y, &err), &err);
-    double *want = malloc(sizeof(double) * (size_t)(rows * ff));
+    double *want = bt_fixture_doubles(f, (size_t)(rows * ff));
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < ff; j++)
             want[r * ff + j] = xh[r * 2 * ff + j] * act_ref(BACKEND_ACT_GELU, xh[r * 2 * ff + ff + j]);
-    expect_close("geglu", f->be, &y, want);
-    free(want);
-    free(xh);
-    arena_reset_to(&f->a, 0);
+    expect_close("geglu", f, &y, want);
 }
 
 static void check_binary(fixture *f, bool mul, int zdim)
 {
-    arena_mark mark = arena_get_mark(&f->a);
     sdxl_error err;
     int64_t shape[] = {2, 5, 7, 11};
     size_t n = 2 * 5 * 7 * 11, zn = 1;
     for (int i = 4 - zdim; i < 4; i++)
         zn *= (size_t)shape[i];
-    float *xh = bt_random(&f->rng, n, 3.0f);
-    float *zh = bt_random(&f->rng, zn, 3.0f);
+    float *xh = bt_fixture_random(f, n, 3.0f);
+    float *zh = bt_fixture_random(f, zn, 3.0f);
     tensor x = bt_input(f->be, &f->a, 4, shape, xh);
     tensor z = bt_input(f->be, &f->a, zdim, shape + 4 - zdim, zh);
     tensor y = bt_output(f->be, &f->a, 4, shape);
-    double *want = malloc(sizeof(double) * n);
+    double *want = bt_fixture_doubles(f, n);
     for (size_t i = 0; i < n; i++)
         want[i] = mul ? (double)xh[i] * zh[i % zn] : (double)xh[i] + zh[i % zn];
     expect_ok((mul ? backend_mul : backend_add)(f->be, &x, &z, &y, &err), &err);
     char what[64];
     snprintf(what, sizeof(what), "%s with z of %d dims", mul ? "mul" : "add", zdim);
-    expect_close(what, f->be, &y, want);
+    expect_close(what, f, &y, want);
     expect_ok((mul ? backend_mul : backend_add)(f->be, &x, &z, &x, &err), &err);
-    expect_close("... in place", f->be, &x, want);
-    free(want);
-    free(xh);
-    free(zh);
-    arena_reset_to(&f->a, mark);
+    expect_close("... in place", f, &x, want);
+    bt_fixture_release(f);
 }
 
 static void test_add_and_mul_broadcast_trailing_dims(void **state)
@@ -541,38 +486,33 @@ static void test_add_scaled_scale_and_add_channels(void **state)
     sdxl_error err;
     int64_t shape[] = {3, 5, 7, 13};
     size_t n = 3 * 5 * 7 * 13;
-    float *xh = bt_random(&f->rng, n, 3.0f);
-    float *zh = bt_random(&f->rng, n, 3.0f);
-    float *eh = bt_random(&f->rng, 3 * 13, 3.0f);
+    float *xh = bt_fixture_random(f, n, 3.0f);
+    float *zh = bt_fixture_random(f, n, 3.0f);
+    float *eh = bt_fixture_random(f, 3 * 13, 3.0f);
     tensor x = bt_input(f->be, &f->a, 4, shape, xh);
     tensor z = bt_input(f->be, &f->a, 4, shape, zh);
     tensor e = bt_input(f->be, &f->a, 2, (int64_t[]){3, 13}, eh);
     tensor y = bt_output(f->be, &f->a, 4, shape);
-    double *want = malloc(sizeof(double) * n);
+    double *want = bt_fixture_doubles(f, n);
 
     for (size_t i = 0; i < n; i++)
         want[i] = 0.75 * xh[i] + -1.25 * zh[i];
     expect_ok(backend_add_scaled(f->be, 0.75f, &x, -1.25f, &z, &y, &err), &err);
-    expect_close("add_scaled", f->be, &y, want);
+    expect_close("add_scaled", f, &y, want);
 
     for (size_t i = 0; i < n; i++)
         want[i] = 0.5 * xh[i] + 2.0;
     expect_ok(backend_scale(f->be, &x, 0.5f, 2.0f, &y, &err), &err);
-    expect_close("scale", f->be, &y, want);
+    expect_close("scale", f, &y, want);
 
     for (size_t i = 0; i < n; i++)
         want[i] = (double)xh[i] + eh[(i / (5 * 7 * 13)) * 13 + i % 13];
     expect_ok(backend_add_channels(f->be, &x, &e, &y, &err), &err);
-    expect_close("add_channels", f->be, &y, want);
+    expect_close("add_channels", f, &y, want);
     tensor rows;
     expect_ok(tensor_reshape(&rows, &x, 3, (int64_t[]){3, 35, 13}, &err), &err);
     expect_ok(backend_add_channels(f->be, &rows, &e, &rows, &err), &err);
-    expect_close("add_channels in place, [N, T, C]", f->be, &x, want);
-    free(want);
-    free(xh);
-    free(zh);
-    free(eh);
-    arena_reset_to(&f->a, 0);
+    expect_close("add_channels in place, [N, T, C]", f, &x, want);
 }
 
 /* ---- data movement --------------------------------------------------------------------- */
@@ -582,45 +522,38 @@ static void test_upsample_concat_slice_copy_are_exact(void **state)
     fixture *f = *state;
     sdxl_error err;
     int64_t n = 2, h = 5, w = 7, c = 3, c2 = 4;
-    float *xh = bt_random(&f->rng, (size_t)(n * h * w * c), 1.0f);
-    float *x2h = bt_random(&f->rng, (size_t)(n * h * w * c2), 1.0f);
+    float *xh = bt_fixture_random(f, (size_t)(n * h * w * c), 1.0f);
+    float *x2h = bt_fixture_random(f, (size_t)(n * h * w * c2), 1.0f);
     tensor x = bt_input(f->be, &f->a, 4, (int64_t[]){n, h, w, c}, xh);
     tensor x2 = bt_input(f->be, &f->a, 4, (int64_t[]){n, h, w, c2}, x2h);
 
     tensor up = bt_output(f->be, &f->a, 4, (int64_t[]){n, 2 * h, 2 * w, c});
     expect_ok(backend_upsample_nearest2x(f->be, &x, &up, &err), &err);
-    float *got = bt_read(f->be, &up);
+    float *got = bt_fixture_read(f, &up);
     for (int64_t i = 0; i < n; i++)
         for (int64_t y = 0; y < 2 * h; y++)
             for (int64_t xx = 0; xx < 2 * w; xx++)
                 for (int64_t j = 0; j < c; j++)
                     assert_true(got[((i * 2 * h + y) * 2 * w + xx) * c + j] ==
                                 xh[((i * h + y / 2) * w + xx / 2) * c + j]);
-    free(got);
 
     tensor cat = bt_output(f->be, &f->a, 4, (int64_t[]){n, h, w, c + c2});
     expect_ok(backend_concat_channels(f->be, &x, &x2, &cat, &err), &err);
-    got = bt_read(f->be, &cat);
+    got = bt_fixture_read(f, &cat);
     for (int64_t r = 0; r < n * h * w; r++) {
         assert_memory_equal(got + r * (c + c2), xh + r * c, sizeof(float) * (size_t)c);
         assert_memory_equal(got + r * (c + c2) + c, x2h + r * c2, sizeof(float) * (size_t)c2);
     }
-    free(got);
 
     tensor part = bt_output(f->be, &f->a, 4, (int64_t[]){n, h, w, c2});
     expect_ok(backend_slice_channels(f->be, &cat, c, &part, &err), &err);
-    got = bt_read(f->be, &part);
+    got = bt_fixture_read(f, &part);
     assert_memory_equal(got, x2h, sizeof(float) * (size_t)(n * h * w * c2));
-    free(got);
 
     tensor same = bt_output(f->be, &f->a, 4, (int64_t[]){n, h, w, c2});
     expect_ok(backend_copy(f->be, &x2, &same, &err), &err);
-    got = bt_read(f->be, &same);
+    got = bt_fixture_read(f, &same);
     assert_memory_equal(got, x2h, sizeof(float) * (size_t)(n * h * w * c2));
-    free(got);
-    free(xh);
-    free(x2h);
-    arena_reset_to(&f->a, 0);
 }
 
 static void test_gather_rows_from_weights_and_activations(void **state)
@@ -628,30 +561,26 @@ static void test_gather_rows_from_weights_and_activations(void **state)
     fixture *f = *state;
     sdxl_error err;
     int64_t rows = 50, c = 9, n = 13;
-    float *th = bt_random(&f->rng, (size_t)(rows * c), 1.0f);
+    float *th = bt_fixture_random(f, (size_t)(rows * c), 1.0f);
     int32_t *idh = bt_random_ids(&f->rng, (size_t)n, (int32_t)rows);
     idh[0] = 0;
     idh[1] = (int32_t)rows - 1;
-    tensor table = bt_weight(f->be, TENSOR_WEIGHT_EMBEDDING, 2, (int64_t[]){rows, c}, th);
+    tensor table = bt_fixture_weight(f, TENSOR_WEIGHT_EMBEDDING, 2, (int64_t[]){rows, c}, th);
     tensor act = bt_input(f->be, &f->a, 2, (int64_t[]){rows, c}, th);
     tensor ids = bt_input_ids(f->be, &f->a, n, idh);
     tensor y = bt_output(f->be, &f->a, 2, (int64_t[]){n, c});
     for (int from_act = 0; from_act < 2; from_act++) {
         expect_ok(backend_gather_rows(f->be, from_act ? &act : &table, &ids, &y, &err), &err);
-        float *got = bt_read(f->be, &y);
+        float *got = bt_fixture_read(f, &y);
         for (int64_t i = 0; i < n; i++)
             assert_memory_equal(got + i * c, th + idh[i] * c, sizeof(float) * (size_t)c);
-        free(got);
     }
     idh[5] = (int32_t)rows; /* one past the end */
     expect_ok(backend_tensor_write(f->be, &ids, DTYPE_I32, idh, (size_t)n, &err), &err);
     assert_int_equal(backend_gather_rows(f->be, &table, &ids, &y, &err),
                      SDXL_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(err.message, "ids[5] = 50"));
-    backend_weight_free(f->be, &table);
-    free(th);
     free(idh);
-    arena_reset_to(&f->a, 0);
 }
 
 /* Values computed by diffusers 0.31.0 itself (torch 2.5.1, CPU), in /tmp/refvenv:
@@ -691,12 +620,11 @@ static void check_timestep_embedding(fixture *f, int64_t dim, bool flip, float s
     for (int64_t i = 0; i < n * dim; i++)
         want[i] = torch_values[i];
     /* Arguments up to 1024 rad: one float ulp of the argument is ~6e-5 of sin. */
-    float *got = bt_read(f->be, &y);
+    float *got = bt_fixture_read(f, &y);
     double e = bt_rel_error(got, want, (size_t)(n * dim));
     printf("  timestep_embedding dim %lld vs torch: %.3g\n", (long long)dim, e);
     assert_true(e < 1e-4);
-    free(got);
-    arena_reset_to(&f->a, 0);
+    bt_fixture_release(f);
 }
 
 static void test_timestep_embedding_matches_diffusers(void **state)
@@ -714,7 +642,7 @@ static void test_timestep_embedding_full_width(void **state)
     tensor t = bt_input(f->be, &f->a, 1, &n, timesteps);
     tensor y = bt_output(f->be, &f->a, 2, (int64_t[]){n, dim});
     expect_ok(backend_timestep_embedding(f->be, &t, true, 0.0f, 10000.0f, &y, &err), &err);
-    double *want = malloc(sizeof(double) * (size_t)(n * dim));
+    double *want = bt_fixture_doubles(f, (size_t)(n * dim));
     for (int64_t r = 0; r < n; r++)
         for (int64_t i = 0; i < half; i++) {
             float exponent = (float)-log(10000.0) * (float)i / (float)half;
@@ -722,9 +650,7 @@ static void test_timestep_embedding_full_width(void **state)
             want[r * dim + i] = cos((double)arg);
             want[r * dim + half + i] = sin((double)arg);
         }
-    expect_close("timestep_embedding 320", f->be, &y, want);
-    free(want);
-    arena_reset_to(&f->a, 0);
+    expect_close("timestep_embedding 320", f, &y, want);
 }
 
 static void test_host_copies_round_trip(void **state)
@@ -732,18 +658,15 @@ static void test_host_copies_round_trip(void **state)
     fixture *f = *state;
     sdxl_error err;
     int64_t shape[] = {3, 41};
-    float *xh = bt_random(&f->rng, 123, 1.0f);
+    float *xh = bt_fixture_random(f, 123, 1.0f);
     tensor x = bt_input(f->be, &f->a, 2, shape, xh);
-    float *got = bt_read(f->be, &x);
+    float *got = bt_fixture_read(f, &x);
     assert_memory_equal(got, xh, 123 * sizeof(float));
     assert_int_equal(backend_tensor_read(f->be, &x, DTYPE_F32, got, 122, &err),
                      SDXL_ERR_INVALID_ARGUMENT);
     assert_int_equal(backend_tensor_read(f->be, &x, DTYPE_I32, got, 123, &err),
                      SDXL_ERR_INVALID_ARGUMENT);
     assert_int_equal(backend_synchronize(f->be, &err), SDXL_OK);
-    free(got);
-    free(xh);
-    arena_reset_to(&f->a, 0);
 }
 
 static void test_weights_convert_from_half_types(void **state)

@@ -28,6 +28,7 @@
 #include "io/safetensors.h"
 #include "support/backend_test.h"
 #include "support/golden.h"
+#include "support/golden_tensor.h"
 #include "support/paths.h"
 #include "support/remove_tree.h"
 
@@ -63,15 +64,7 @@ static int32_t *golden_ids(const golden *g, const char *name)
 static void expect_close(backend *be, const golden *g, const char *name, const tensor *t,
                          const char *label)
 {
-    golden_shape s;
-    float *want;
-    sdxl_error err;
-    GOLDEN_ASSERT_OK(golden_get(g, name, &s, &want, &err), err);
-    assert_int_equal(s.numel, (size_t)tensor_numel(t));
-    float *got = bt_read(be, t);
-    GOLDEN_ASSERT_CLOSE(label, got, want, s.numel, INFINITY, 1e-4);
-    free(got);
-    free(want);
+    golden_expect_rows(be, g, name, t, 0, INFINITY, 1e-4, label);
 }
 
 static tensor make(arena *a, int ndim, const int64_t *shape)
@@ -82,18 +75,17 @@ static tensor make(arena *a, int ndim, const int64_t *shape)
     return t;
 }
 
-static void golden_encoders(const char *model)
+static void golden_encoders(void **state)
 {
+    const char *model = *state;
     backend *be = bt_backend("cpu", 2);
     clip_model *te1 = load_or_fail(be, model, "text_encoder");
     clip_model *te2 = load_or_fail(be, model, "text_encoder_2");
     assert_false(te1->cfg.has_projection);
     assert_true(te2->cfg.has_projection);
-    char file[64];
-    snprintf(file, sizeof file, "text_%s.safetensors", model);
     golden g;
     sdxl_error err;
-    GOLDEN_ASSERT_OK(golden_open(&g, file, &err), err);
+    GOLDEN_ASSERT_OK(golden_open_model(&g, "text", model, &err), err);
     arena a;
     bt_arena(&a, ARENA_BYTES);
     int64_t d1 = te1->cfg.hidden_size, d2 = te2->cfg.hidden_size, p = te2->cfg.projection_dim;
@@ -135,18 +127,6 @@ static void golden_encoders(const char *model)
     clip_free(te1);
     clip_free(te2);
     backend_destroy(be);
-}
-
-static void golden_encoders_tiny_a(void **state)
-{
-    (void)state;
-    golden_encoders("tiny-a");
-}
-
-static void golden_encoders_tiny_b(void **state)
-{
-    (void)state;
-    golden_encoders("tiny-b");
 }
 
 /* Three different prompts in one call: each row has the bits of the prompt encoded alone, for
@@ -468,8 +448,8 @@ static void bad_calls_are_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(golden_encoders_tiny_a),
-        cmocka_unit_test(golden_encoders_tiny_b),
+        GOLDEN_MODEL_TEST(golden_encoders, "tiny-a"),
+        GOLDEN_MODEL_TEST(golden_encoders, "tiny-b"),
         cmocka_unit_test(batch_rows_equal_single_prompts),
         cmocka_unit_test(planned_memory_is_exact),
         cmocka_unit_test(pool_at_first_eos_with_new_config),

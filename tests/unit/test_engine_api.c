@@ -36,6 +36,42 @@ static sdxl_model *open_tiny(const sdxl_model_params *mp)
     return m;
 }
 
+/* tiny-a and one session over it, opened before a test and closed after it. */
+typedef struct tiny {
+    sdxl_model *m;
+    sdxl_session *s;
+} tiny;
+
+static int open_tiny_session(void **state)
+{
+    tiny *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    t->m = open_tiny(NULL);
+    sdxl_error err;
+    check_ok(sdxl_session_open(t->m, &t->s, &err), &err);
+    *state = t;
+    return 0;
+}
+
+static int close_tiny_session(void **state)
+{
+    tiny *t = *state;
+    sdxl_session_close(t->s);
+    sdxl_model_close(t->m);
+    free(t);
+    return 0;
+}
+
+/* The default parameters with a prompt and a fixed seed. */
+static sdxl_generate_params seeded_params(const char *prompt, uint64_t seed)
+{
+    sdxl_generate_params p = sdxl_default_generate_params();
+    p.prompt = prompt;
+    p.seed = seed;
+    p.seed_set = true;
+    return p;
+}
+
 /* A 48×40 gradient (a multiple of 8 in both directions). */
 static sdxl_image make_picture(int width, int height)
 {
@@ -209,11 +245,10 @@ static const invalid_case INVALID[] = {
 
 static void test_invalid_params_name_their_field(void **state)
 {
-    (void)state;
-    sdxl_model *m = open_tiny(NULL);
-    sdxl_session *s;
+    tiny *t = *state;
+    sdxl_model *m = t->m;
+    sdxl_session *s = t->s;
     sdxl_error err;
-    check_ok(sdxl_session_open(m, &s, &err), &err);
     sdxl_image picture = make_picture(48, 40);
     uint8_t *pixels = picture.pixels;
 
@@ -270,8 +305,6 @@ static void test_invalid_params_name_their_field(void **state)
     sdxl_result_free(&res);
 
     free(pixels);
-    sdxl_session_close(s);
-    sdxl_model_close(m);
 }
 
 static void test_memory_budget(void **state)
@@ -352,21 +385,16 @@ static void on_image(void *user, int index, const sdxl_image *image, uint64_t se
 
 static void test_progress_and_image_callbacks(void **state)
 {
-    (void)state;
-    sdxl_model *m = open_tiny(NULL);
-    sdxl_session *s;
+    tiny *t = *state;
+    sdxl_session *s = t->s;
     sdxl_error err;
-    check_ok(sdxl_session_open(m, &s, &err), &err);
     sdxl_image picture = make_picture(48, 40);
     events e = {.cancel_at = -1};
-    sdxl_generate_params p = sdxl_default_generate_params();
-    p.prompt = "a cat";
+    sdxl_generate_params p = seeded_params("a cat", 77);
     p.init_image = &picture;
     p.num_inference_steps = 4;
     p.strength = 0.75f; /* 3 steps */
     p.batch_size = 2;
-    p.seed = 77;
-    p.seed_set = true;
     p.progress = on_progress;
     p.progress_user = &e;
     p.on_image = on_image;
@@ -395,22 +423,15 @@ static void test_progress_and_image_callbacks(void **state)
     assert_true(res.timings.total_ms >= res.timings.unet_ms);
     sdxl_result_free(&res);
     free(picture.pixels);
-    sdxl_session_close(s);
-    sdxl_model_close(m);
 }
 
 static void test_cancel_from_progress(void **state)
 {
-    (void)state;
-    sdxl_model *m = open_tiny(NULL);
-    sdxl_session *s;
+    tiny *t = *state;
+    sdxl_session *s = t->s;
     sdxl_error err;
-    check_ok(sdxl_session_open(m, &s, &err), &err);
-    sdxl_generate_params p = sdxl_default_generate_params();
-    p.prompt = "a cat";
+    sdxl_generate_params p = seeded_params("a cat", 5);
     p.num_inference_steps = 3; /* txt2img: text, denoise 1..3, decode */
-    p.seed = 5;
-    p.seed_set = true;
     p.progress = on_progress;
     p.on_image = on_image;
 
@@ -438,17 +459,13 @@ static void test_cancel_from_progress(void **state)
     assert_memory_equal(res.images[0].pixels, reference.images[0].pixels, 64 * 64 * 3);
     sdxl_result_free(&res);
     sdxl_result_free(&reference);
-    sdxl_session_close(s);
-    sdxl_model_close(m);
 }
 
 static void test_random_seed_is_reported_and_reproducible(void **state)
 {
-    (void)state;
-    sdxl_model *m = open_tiny(NULL);
-    sdxl_session *s;
+    tiny *t = *state;
+    sdxl_session *s = t->s;
     sdxl_error err;
-    check_ok(sdxl_session_open(m, &s, &err), &err);
     sdxl_generate_params p = sdxl_default_generate_params();
     p.prompt = "";
     p.width = p.height = 32;
@@ -463,25 +480,18 @@ static void test_random_seed_is_reported_and_reproducible(void **state)
     sdxl_result_free(&first);
     sdxl_result_free(&second);
     sdxl_result_free(&again);
-    sdxl_session_close(s);
-    sdxl_model_close(m);
 }
 
 /* Two sessions over one model give the same images (the model is shared read-only). */
 static void test_sessions_share_a_model(void **state)
 {
-    (void)state;
-    sdxl_model *m = open_tiny(NULL);
-    sdxl_session *a, *b;
+    tiny *t = *state;
+    sdxl_session *a = t->s, *b;
     sdxl_error err;
-    check_ok(sdxl_session_open(m, &a, &err), &err);
-    check_ok(sdxl_session_open(m, &b, &err), &err);
+    check_ok(sdxl_session_open(t->m, &b, &err), &err);
     sdxl_image picture = make_picture(64, 64);
-    sdxl_generate_params p = sdxl_default_generate_params();
-    p.prompt = "a lighthouse";
+    sdxl_generate_params p = seeded_params("a lighthouse", 9);
     p.init_image = &picture;
-    p.seed = 9;
-    p.seed_set = true;
     p.guidance_scale = 2.0f;
     sdxl_result ra, rb;
     check_ok(sdxl_generate(a, &p, &ra, &err), &err);
@@ -490,10 +500,11 @@ static void test_sessions_share_a_model(void **state)
     sdxl_result_free(&ra);
     sdxl_result_free(&rb);
     free(picture.pixels);
-    sdxl_session_close(a);
     sdxl_session_close(b);
-    sdxl_model_close(m);
 }
+
+#define WITH_SESSION(test)                                                                       \
+    cmocka_unit_test_setup_teardown(test, open_tiny_session, close_tiny_session)
 
 int main(void)
 {
@@ -501,12 +512,12 @@ int main(void)
         cmocka_unit_test(test_model_info),
         cmocka_unit_test(test_model_load_progress),
         cmocka_unit_test(test_model_open_errors),
-        cmocka_unit_test(test_invalid_params_name_their_field),
+        WITH_SESSION(test_invalid_params_name_their_field),
         cmocka_unit_test(test_memory_budget),
-        cmocka_unit_test(test_progress_and_image_callbacks),
-        cmocka_unit_test(test_cancel_from_progress),
-        cmocka_unit_test(test_random_seed_is_reported_and_reproducible),
-        cmocka_unit_test(test_sessions_share_a_model),
+        WITH_SESSION(test_progress_and_image_callbacks),
+        WITH_SESSION(test_cancel_from_progress),
+        WITH_SESSION(test_random_seed_is_reported_and_reproducible),
+        WITH_SESSION(test_sessions_share_a_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

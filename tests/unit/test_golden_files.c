@@ -33,6 +33,18 @@ static void open_golden(golden *g, const char *file)
     GOLDEN_ASSERT_OK(golden_open(g, file, &err), err);
 }
 
+/* Calls check on the file of this kind ("text", "unet", "vae", "pipeline") of each tiny model. */
+static void check_each_model_file(const char *kind, void (*check)(const golden *g))
+{
+    for (size_t m = 0; m < 2; m++) {
+        golden g;
+        sdxl_error err = {0};
+        GOLDEN_ASSERT_OK(golden_open_model(&g, kind, model_names[m], &err), err);
+        check(&g);
+        golden_close(&g);
+    }
+}
+
 /* Tensor and metadata names are built from printf formats: "p%d.hidden1", i. */
 #define FORMAT_NAME(name, fmt)                                                                   \
     char name[NAME_MAX_LEN];                                                                     \
@@ -168,36 +180,39 @@ static void test_missing_tensor_is_not_found_with_a_message(void **state)
 
 /* --- every file --- */
 
-static void check_common_metadata(const char *file, const char *model)
+static void check_common_metadata(const golden *g, const char *model)
 {
-    golden g;
-    open_golden(&g, file);
-    const char *format = golden_meta(&g, "format");
+    const char *format = golden_meta(g, "format");
     assert_non_null(format);
     assert_string_equal(format, "sdxld-golden-1");
-    assert_non_null(golden_meta(&g, "torch"));
-    assert_non_null(golden_meta(&g, "diffusers"));
-    assert_non_null(golden_meta(&g, "transformers"));
-    assert_non_null(golden_meta(&g, "cpu_capability"));
+    assert_non_null(golden_meta(g, "torch"));
+    assert_non_null(golden_meta(g, "diffusers"));
+    assert_non_null(golden_meta(g, "transformers"));
+    assert_non_null(golden_meta(g, "cpu_capability"));
     if (model) {
-        assert_non_null(golden_meta(&g, "model"));
-        assert_string_equal(golden_meta(&g, "model"), model);
+        assert_non_null(golden_meta(g, "model"));
+        assert_string_equal(golden_meta(g, "model"), model);
     }
-    golden_close(&g);
 }
 
 static void test_every_file_has_the_common_metadata(void **state)
 {
     (void)state;
-    check_common_metadata("rng.safetensors", NULL);
-    check_common_metadata("scheduler.safetensors", NULL);
-    check_common_metadata("tokenizer.safetensors", NULL);
+    static const char *const files[] = {"rng.safetensors", "scheduler.safetensors",
+                                        "tokenizer.safetensors"};
+    golden g;
+    for (size_t f = 0; f < 3; f++) {
+        open_golden(&g, files[f]);
+        check_common_metadata(&g, NULL);
+        golden_close(&g);
+    }
     static const char *const kinds[] = {"text", "unet", "vae", "pipeline"};
     for (size_t m = 0; m < 2; m++) {
         for (size_t k = 0; k < 4; k++) {
-            char file[64];
-            snprintf(file, sizeof file, "%s_%s.safetensors", kinds[k], model_names[m]);
-            check_common_metadata(file, model_names[m]);
+            sdxl_error err = {0};
+            GOLDEN_ASSERT_OK(golden_open_model(&g, kinds[k], model_names[m], &err), err);
+            check_common_metadata(&g, model_names[m]);
+            golden_close(&g);
         }
     }
 }
@@ -438,29 +453,25 @@ static void check_text_prompt(const golden *g, int i)
     free(pe);
 }
 
-static void check_text_file(const char *model)
+static void check_text_file(const golden *g)
 {
-    char file[64];
-    snprintf(file, sizeof file, "text_%s.safetensors", model);
-    golden g;
-    open_golden(&g, file);
     int prompts = 0;
-    for (; has_tensor(&g, "p%d.ids1", prompts); prompts++)
-        check_text_prompt(&g, prompts);
+    for (; has_tensor(g, "p%d.ids1", prompts); prompts++)
+        check_text_prompt(g, prompts);
     assert_int_equal(prompts, 6);
-    assert_string_equal(golden_meta(&g, "prompt.0"), "");
+    assert_string_equal(golden_meta(g, "prompt.0"), "");
     static const char *const cfg[] = {"zero", "neg"};
     static const char *const fields[] = {"prompt_embeds", "negative_prompt_embeds",
                                          "pooled_embeds", "negative_pooled_embeds"};
     const int64_t h_dims[3] = {1, CLIP_LENGTH, ANY}, p_dims[2] = {1, ANY};
     for (int c = 0; c < 2; c++) {
-        assert_non_null(meta(&g, "cfg_%s.prompt", cfg[c]));
+        assert_non_null(meta(g, "cfg_%s.prompt", cfg[c]));
         for (int f = 0; f < 4; f++) {
             bool tokens = f < 2;
             golden_shape s;
-            expect_tensor(&g, DTYPE_F32, tokens ? 3 : 2, tokens ? h_dims : p_dims, NULL,
+            expect_tensor(g, DTYPE_F32, tokens ? 3 : 2, tokens ? h_dims : p_dims, NULL,
                           "cfg_%s.%s", cfg[c], fields[f]);
-            float *x = get_floats(&g, &s, "cfg_%s.%s", cfg[c], fields[f]);
+            float *x = get_floats(g, &s, "cfg_%s.%s", cfg[c], fields[f]);
             bool all_zero = true;
             for (size_t j = 0; j < s.numel; j++)
                 all_zero = all_zero && x[j] == 0.0f;
@@ -469,26 +480,20 @@ static void check_text_file(const char *model)
             free(x);
         }
     }
-    assert_null(golden_meta(&g, "cfg_zero.negative_prompt"));
-    assert_non_null(golden_meta(&g, "cfg_neg.negative_prompt"));
-    golden_close(&g);
+    assert_null(golden_meta(g, "cfg_zero.negative_prompt"));
+    assert_non_null(golden_meta(g, "cfg_neg.negative_prompt"));
 }
 
 static void test_text_files_schema_and_concatenation(void **state)
 {
     (void)state;
-    for (size_t m = 0; m < 2; m++)
-        check_text_file(model_names[m]);
+    check_each_model_file("text", check_text_file);
 }
 
 /* --- unet --- */
 
-static void check_unet_file(const char *model)
+static void check_unet_file(const golden *g)
 {
-    char file[64];
-    snprintf(file, sizeof file, "unet_%s.safetensors", model);
-    golden g;
-    open_golden(&g, file);
     static const struct {
         const char *name;
         int64_t batch, h, w;
@@ -499,21 +504,19 @@ static void check_unet_file(const char *model)
         const int64_t lat[4] = {b, ANY, cases[c].h, cases[c].w}, one[1] = {1},
                       emb[3] = {b, CLIP_LENGTH, ANY}, pooled[2] = {b, ANY}, ids[2] = {b, 6};
         golden_shape in, out;
-        expect_tensor(&g, DTYPE_F32, 4, lat, &in, "%s.latents", n);
-        expect_tensor(&g, DTYPE_F32, 1, one, NULL, "%s.timestep", n);
-        expect_tensor(&g, DTYPE_F32, 3, emb, NULL, "%s.prompt_embeds", n);
-        expect_tensor(&g, DTYPE_F32, 2, pooled, NULL, "%s.text_embeds", n);
-        expect_tensor(&g, DTYPE_F32, 2, ids, NULL, "%s.time_ids", n);
-        expect_tensor(&g, DTYPE_F32, 4, in.dims, &out, "%s.out", n);
+        expect_tensor(g, DTYPE_F32, 4, lat, &in, "%s.latents", n);
+        expect_tensor(g, DTYPE_F32, 1, one, NULL, "%s.timestep", n);
+        expect_tensor(g, DTYPE_F32, 3, emb, NULL, "%s.prompt_embeds", n);
+        expect_tensor(g, DTYPE_F32, 2, pooled, NULL, "%s.text_embeds", n);
+        expect_tensor(g, DTYPE_F32, 2, ids, NULL, "%s.time_ids", n);
+        expect_tensor(g, DTYPE_F32, 4, in.dims, &out, "%s.out", n);
     }
-    golden_close(&g);
 }
 
 static void test_unet_files_schema(void **state)
 {
     (void)state;
-    for (size_t m = 0; m < 2; m++)
-        check_unet_file(model_names[m]);
+    check_each_model_file("unet", check_unet_file);
 }
 
 /* --- vae --- */
@@ -548,31 +551,25 @@ static int64_t check_vae_encoder_case(const golden *g, int64_t H, int64_t W)
     return f;
 }
 
-static void check_vae_file(const char *model)
+static void check_vae_file(const golden *g)
 {
-    char file[64];
-    snprintf(file, sizeof file, "vae_%s.safetensors", model);
-    golden g;
-    open_golden(&g, file);
-    int64_t f = check_vae_encoder_case(&g, 64, 64);
-    assert_int_equal(check_vae_encoder_case(&g, 64, 96), f);
+    int64_t f = check_vae_encoder_case(g, 64, 64);
+    assert_int_equal(check_vae_encoder_case(g, 64, 96), f);
     static const int64_t lsz[2][2] = {{8, 8}, {8, 12}};
     for (int c = 0; c < 2; c++) {
         int64_t h = lsz[c][0], w = lsz[c][1];
         const int64_t lat[4] = {1, ANY, h, w}, out[4] = {1, 3, h * f, w * f};
-        expect_tensor(&g, DTYPE_F32, 4, lat, NULL, "dec_%lldx%lld.latents", (long long)h,
+        expect_tensor(g, DTYPE_F32, 4, lat, NULL, "dec_%lldx%lld.latents", (long long)h,
                       (long long)w);
-        expect_tensor(&g, DTYPE_F32, 4, out, NULL, "dec_%lldx%lld.out", (long long)h,
+        expect_tensor(g, DTYPE_F32, 4, out, NULL, "dec_%lldx%lld.out", (long long)h,
                       (long long)w);
     }
-    golden_close(&g);
 }
 
 static void test_vae_files_schema_and_input_scaling(void **state)
 {
     (void)state;
-    for (size_t m = 0; m < 2; m++)
-        check_vae_file(model_names[m]);
+    check_each_model_file("vae", check_vae_file);
 }
 
 /* --- pipeline --- */
@@ -617,12 +614,8 @@ static void check_pipeline_case(const golden *g, const char *c, bool img2img, in
     }
 }
 
-static void check_pipeline_file(const char *model)
+static void check_pipeline_file(const golden *g)
 {
-    char file[64];
-    snprintf(file, sizeof file, "pipeline_%s.safetensors", model);
-    golden g;
-    open_golden(&g, file);
     static const struct {
         const char *name;
         bool img2img;
@@ -632,16 +625,14 @@ static void check_pipeline_file(const char *model)
                  {"i2i_batch", true, 3}, {"t2i_a", false, 1}, {"t2i_b", false, 1},
                  {"t2i_c", false, 1}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        check_pipeline_case(&g, cases[c].name, cases[c].img2img, cases[c].batch);
-    assert_non_null(golden_meta(&g, "i2i_cfg.negative_prompt"));
-    golden_close(&g);
+        check_pipeline_case(g, cases[c].name, cases[c].img2img, cases[c].batch);
+    assert_non_null(golden_meta(g, "i2i_cfg.negative_prompt"));
 }
 
 static void test_pipeline_files_schema(void **state)
 {
     (void)state;
-    for (size_t m = 0; m < 2; m++)
-        check_pipeline_file(model_names[m]);
+    check_each_model_file("pipeline", check_pipeline_file);
 }
 
 int main(void)

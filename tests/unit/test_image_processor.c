@@ -30,87 +30,93 @@ static float *nchw_to_nhwc(const float *in, int h, int w)
     return out;
 }
 
-static void test_preprocess_equals_diffusers(void **state)
+/* Calls check on every case "<group>.<i>.input" / "<group>.<i>.output" of the goldens (the
+ * values as golden_get gives them) and requires at least min_cases of them. */
+typedef void (*case_check)(const golden_shape *in_shape, const float *in,
+                           const golden_shape *out_shape, const float *want);
+
+static void check_every_case(const char *group, int min_cases, case_check check)
 {
     golden g;
     sdxl_error err = {0};
     GOLDEN_ASSERT_OK(golden_open(&g, "image_processor.safetensors", &err), err);
-    int cases = 0;
-    for (int i = 0;; i++) {
+    int i = 0;
+    for (;; i++) {
         char in_name[64], out_name[64];
-        snprintf(in_name, sizeof in_name, "pre.%d.input", i);
-        snprintf(out_name, sizeof out_name, "pre.%d.output", i);
-        if (!golden_has(&g, in_name))
-            break;
-        golden_shape in_shape, out_shape;
-        float *in_values, *want;
-        GOLDEN_ASSERT_OK(golden_get(&g, in_name, &in_shape, &in_values, &err), err);
-        GOLDEN_ASSERT_OK(golden_get(&g, out_name, &out_shape, &want, &err), err);
-        image img;
-        assert_int_equal(
-            image_alloc(&img, (int)in_shape.dims[1], (int)in_shape.dims[0], NULL), SDXL_OK);
-        for (size_t j = 0; j < in_shape.numel; j++)
-            img.pixels[j] = (uint8_t)in_values[j];
-
-        int w, h;
-        GOLDEN_ASSERT_OK(image_processor_size(img.width, img.height, 0, 0, 8, &w, &h, &err),
-                         err);
-        assert_int_equal(out_shape.ndim, 4);
-        assert_int_equal(out_shape.dims[1], 3);
-        assert_int_equal(h, out_shape.dims[2]);
-        assert_int_equal(w, out_shape.dims[3]);
-        float *got = malloc(sizeof *got * out_shape.numel);
-        GOLDEN_ASSERT_OK(image_processor_preprocess(&img, w, h, got, &err), err);
-        float *want_nhwc = nchw_to_nhwc(want, h, w);
-        char label[64];
-        snprintf(label, sizeof label, "preprocess %dx%d -> %dx%d", img.width, img.height, w, h);
-        GOLDEN_ASSERT_CLOSE(label, got, want_nhwc, out_shape.numel, 0.0, 0.0);
-        free(got);
-        free(want_nhwc);
-        free(want);
-        free(in_values);
-        image_free(&img);
-        cases++;
-    }
-    assert_true(cases >= 5);
-    golden_close(&g);
-}
-
-static void test_postprocess_equals_diffusers(void **state)
-{
-    golden g;
-    sdxl_error err = {0};
-    GOLDEN_ASSERT_OK(golden_open(&g, "image_processor.safetensors", &err), err);
-    int cases = 0;
-    for (int i = 0;; i++) {
-        char in_name[64], out_name[64];
-        snprintf(in_name, sizeof in_name, "post.%d.input", i);
-        snprintf(out_name, sizeof out_name, "post.%d.output", i);
+        snprintf(in_name, sizeof in_name, "%s.%d.input", group, i);
+        snprintf(out_name, sizeof out_name, "%s.%d.output", group, i);
         if (!golden_has(&g, in_name))
             break;
         golden_shape in_shape, out_shape;
         float *in, *want;
         GOLDEN_ASSERT_OK(golden_get(&g, in_name, &in_shape, &in, &err), err);
         GOLDEN_ASSERT_OK(golden_get(&g, out_name, &out_shape, &want, &err), err);
-        assert_int_equal(in_shape.dims[1], 3);
-        int h = (int)in_shape.dims[2], w = (int)in_shape.dims[3];
-        float *in_nhwc = nchw_to_nhwc(in, h, w);
-        image img;
-        GOLDEN_ASSERT_OK(image_processor_postprocess(in_nhwc, w, h, &img, &err), err);
-        free(in_nhwc);
-        assert_int_equal(out_shape.numel, (size_t)w * h * 3);
-        float *got = malloc(sizeof *got * out_shape.numel);
-        for (size_t j = 0; j < out_shape.numel; j++)
-            got[j] = img.pixels[j];
-        GOLDEN_ASSERT_CLOSE("postprocess", got, want, out_shape.numel, 0.0, 0.0);
-        free(got);
+        check(&in_shape, in, &out_shape, want);
         free(want);
         free(in);
-        image_free(&img);
-        cases++;
     }
-    assert_true(cases >= 2);
+    assert_true(i >= min_cases);
     golden_close(&g);
+}
+
+/* in: [h, w, 3] bytes; want: [1, 3, h', w'] in [-1, 1]. */
+static void check_preprocess(const golden_shape *in_shape, const float *in,
+                             const golden_shape *out_shape, const float *want)
+{
+    sdxl_error err = {0};
+    image img;
+    assert_int_equal(image_alloc(&img, (int)in_shape->dims[1], (int)in_shape->dims[0], NULL),
+                     SDXL_OK);
+    for (size_t j = 0; j < in_shape->numel; j++)
+        img.pixels[j] = (uint8_t)in[j];
+
+    int w, h;
+    GOLDEN_ASSERT_OK(image_processor_size(img.width, img.height, 0, 0, 8, &w, &h, &err), err);
+    assert_int_equal(out_shape->ndim, 4);
+    assert_int_equal(out_shape->dims[1], 3);
+    assert_int_equal(h, out_shape->dims[2]);
+    assert_int_equal(w, out_shape->dims[3]);
+    float *got = malloc(sizeof *got * out_shape->numel);
+    assert_non_null(got);
+    GOLDEN_ASSERT_OK(image_processor_preprocess(&img, w, h, got, &err), err);
+    float *want_nhwc = nchw_to_nhwc(want, h, w);
+    char label[64];
+    snprintf(label, sizeof label, "preprocess %dx%d -> %dx%d", img.width, img.height, w, h);
+    GOLDEN_ASSERT_CLOSE(label, got, want_nhwc, out_shape->numel, 0.0, 0.0);
+    free(got);
+    free(want_nhwc);
+    image_free(&img);
+}
+
+/* in: [1, 3, h, w] in [-1, 1]; want: [h, w, 3] bytes. */
+static void check_postprocess(const golden_shape *in_shape, const float *in,
+                              const golden_shape *out_shape, const float *want)
+{
+    sdxl_error err = {0};
+    assert_int_equal(in_shape->dims[1], 3);
+    int h = (int)in_shape->dims[2], w = (int)in_shape->dims[3];
+    float *in_nhwc = nchw_to_nhwc(in, h, w);
+    image img;
+    GOLDEN_ASSERT_OK(image_processor_postprocess(in_nhwc, w, h, &img, &err), err);
+    free(in_nhwc);
+    assert_int_equal(out_shape->numel, (size_t)w * h * 3);
+    float *got = malloc(sizeof *got * out_shape->numel);
+    assert_non_null(got);
+    for (size_t j = 0; j < out_shape->numel; j++)
+        got[j] = img.pixels[j];
+    GOLDEN_ASSERT_CLOSE("postprocess", got, want, out_shape->numel, 0.0, 0.0);
+    free(got);
+    image_free(&img);
+}
+
+static void test_preprocess_equals_diffusers(void **state)
+{
+    check_every_case("pre", 5, check_preprocess);
+}
+
+static void test_postprocess_equals_diffusers(void **state)
+{
+    check_every_case("post", 2, check_postprocess);
 }
 
 /* (x / 2 + 0.5) · 255 = k + 0.5 exactly for these x: ties go to the even neighbour. */

@@ -324,13 +324,11 @@ static void test_list_stops_at_the_first_failure(void **state)
     assert_string_equal(err.message, "disk full at time_embedding.linear_1.weight");
 }
 
-typedef enum loader { LOAD_UNET, LOAD_VAE, LOAD_CLIP } loader;
-
 /* Copies MODEL/COMPONENT/config.json into dir/COMPONENT with `from` replaced by `to` (which
- * must occur), loads it with the loader and returns the status; the message goes to err. */
+ * must occur), loads it with the component's loader and returns the status; the message goes to
+ * err. */
 static sdxl_status load_modified(const char *dir, const char *model, const char *component,
-                                 loader which, const char *from, const char *to,
-                                 sdxl_error *err)
+                                 const char *from, const char *to, sdxl_error *err)
 {
     char src[1024], out_dir[1024], out[1100];
     config_dir(model, component, src, sizeof src);
@@ -353,11 +351,11 @@ static sdxl_status load_modified(const char *dir, const char *model, const char 
     assert_non_null(f);
     fputs(changed, f);
     fclose(f);
-    if (which == LOAD_UNET) {
+    if (strcmp(component, "unet") == 0) {
         unet_config cfg;
         return unet_config_load(out_dir, &cfg, err);
     }
-    if (which == LOAD_VAE) {
+    if (strcmp(component, "vae") == 0) {
         vae_config cfg;
         return vae_config_load(out_dir, &cfg, err);
     }
@@ -369,64 +367,67 @@ static void test_broken_configs_name_file_and_key(void **state)
 {
     static const struct {
         const char *model, *component;
-        loader which;
         const char *from, *to;
         sdxl_status status;
         const char *key; /* must appear in the message */
     } cases[] = {
-        {"tiny-b", "unet", LOAD_UNET, "\"block_out_channels\"", "\"block_out_channelz\"",
-         SDXL_ERR_NOT_FOUND, "\"block_out_channels\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"layers_per_block\": 1", "\"layers_per_block\": \"one\"",
-         SDXL_ERR_FORMAT, "\"layers_per_block\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"attention_type\": \"default\"",
-         "\"attention_type\": \"gated\"", SDXL_ERR_UNSUPPORTED, "\"attention_type\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"class_embed_type\": null",
-         "\"class_embed_type\": \"timestep\"", SDXL_ERR_UNSUPPORTED, "\"class_embed_type\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"time_cond_proj_dim\": null",
-         "\"time_cond_proj_dim\": 256", SDXL_ERR_UNSUPPORTED, "\"time_cond_proj_dim\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"DownBlock2D\",", "\"AttnDownBlock2D\",",
-         SDXL_ERR_UNSUPPORTED, "\"down_block_types\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"UNetMidBlock2DCrossAttn\"", "\"UNetMidBlock2D\"",
-         SDXL_ERR_UNSUPPORTED, "\"mid_block_type\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"transformer_layers_per_block\": [\n    1,\n    2,\n",
-         "\"transformer_layers_per_block\": [\n    2,\n", SDXL_ERR_FORMAT,
-         "\"transformer_layers_per_block\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"addition_embed_type\": \"text_time\"",
-         "\"addition_embed_type\": null", SDXL_ERR_UNSUPPORTED, "\"addition_embed_type\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"use_linear_projection\": true",
-         "\"use_linear_projection\": false", SDXL_ERR_UNSUPPORTED, "\"use_linear_projection\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"norm_num_groups\": 6", "\"norm_num_groups\": 5",
-         SDXL_ERR_FORMAT, "norm_num_groups"},
-        {"tiny-b", "unet", LOAD_UNET, "\"block_out_channels\": [\n    24",
-         "\"block_out_channels\": [\n    -24", SDXL_ERR_FORMAT, "\"block_out_channels\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"act_fn\": \"silu\"", "\"act_fn\": \"gelu\"",
-         SDXL_ERR_UNSUPPORTED, "\"act_fn\""},
-        {"tiny-b", "unet", LOAD_UNET, "\"use_linear_projection\": true\n}",
-         "\"use_linear_projection\": true\n", SDXL_ERR_FORMAT, "invalid JSON"},
-        {"tiny-a", "vae", LOAD_VAE, "\"scaling_factor\": 0.13025",
-         "\"scaling_factor\": 0.13025, \"latents_mean\": [0, 0, 0, 0]", SDXL_ERR_UNSUPPORTED,
-         "\"latents_mean\""},
-        {"tiny-a", "vae", LOAD_VAE, "\"UpDecoderBlock2D\"\n", "\"AttnUpDecoderBlock2D\"\n",
-         SDXL_ERR_UNSUPPORTED, "\"up_block_types\""},
-        {"tiny-a", "vae", LOAD_VAE, "\"norm_num_groups\": 8", "\"norm_num_groups\": 3",
-         SDXL_ERR_FORMAT, "norm_num_groups"},
-        {"tiny-a", "text_encoder", LOAD_CLIP, "\"quick_gelu\"", "\"gelu_new\"",
-         SDXL_ERR_UNSUPPORTED, "\"hidden_act\""},
-        {"tiny-a", "text_encoder", LOAD_CLIP, "\"CLIPTextModel\"", "\"CLIPVisionModel\"",
-         SDXL_ERR_UNSUPPORTED, "\"architectures\""},
-        {"tiny-a", "text_encoder_2", LOAD_CLIP, "\"architectures\"", "\"architecture\"",
-         SDXL_ERR_NOT_FOUND, "\"architectures\""},
-        {"tiny-a", "text_encoder_2", LOAD_CLIP, "\"num_attention_heads\": 4",
-         "\"num_attention_heads\": 5", SDXL_ERR_FORMAT, "num_attention_heads"},
-        {"tiny-a", "text_encoder_2", LOAD_CLIP, "\"hidden_size\": 48",
-         "\"hidden_size\": 48.5", SDXL_ERR_FORMAT, "\"hidden_size\""},
+#define UNET_B(...) {"tiny-b", "unet", __VA_ARGS__}
+#define VAE_A(...) {"tiny-a", "vae", __VA_ARGS__}
+#define TE1_A(...) {"tiny-a", "text_encoder", __VA_ARGS__}
+#define TE2_A(...) {"tiny-a", "text_encoder_2", __VA_ARGS__}
+        UNET_B("\"block_out_channels\"", "\"block_out_channelz\"", SDXL_ERR_NOT_FOUND,
+               "\"block_out_channels\""),
+        UNET_B("\"layers_per_block\": 1", "\"layers_per_block\": \"one\"", SDXL_ERR_FORMAT,
+               "\"layers_per_block\""),
+        UNET_B("\"attention_type\": \"default\"", "\"attention_type\": \"gated\"",
+               SDXL_ERR_UNSUPPORTED, "\"attention_type\""),
+        UNET_B("\"class_embed_type\": null", "\"class_embed_type\": \"timestep\"",
+               SDXL_ERR_UNSUPPORTED, "\"class_embed_type\""),
+        UNET_B("\"time_cond_proj_dim\": null", "\"time_cond_proj_dim\": 256", SDXL_ERR_UNSUPPORTED,
+               "\"time_cond_proj_dim\""),
+        UNET_B("\"DownBlock2D\",", "\"AttnDownBlock2D\",", SDXL_ERR_UNSUPPORTED,
+               "\"down_block_types\""),
+        UNET_B("\"UNetMidBlock2DCrossAttn\"", "\"UNetMidBlock2D\"", SDXL_ERR_UNSUPPORTED,
+               "\"mid_block_type\""),
+        UNET_B("\"transformer_layers_per_block\": [\n    1,\n    2,\n",
+               "\"transformer_layers_per_block\": [\n    2,\n", SDXL_ERR_FORMAT,
+               "\"transformer_layers_per_block\""),
+        UNET_B("\"addition_embed_type\": \"text_time\"", "\"addition_embed_type\": null",
+               SDXL_ERR_UNSUPPORTED, "\"addition_embed_type\""),
+        UNET_B("\"use_linear_projection\": true", "\"use_linear_projection\": false",
+               SDXL_ERR_UNSUPPORTED, "\"use_linear_projection\""),
+        UNET_B("\"norm_num_groups\": 6", "\"norm_num_groups\": 5", SDXL_ERR_FORMAT,
+               "norm_num_groups"),
+        UNET_B("\"block_out_channels\": [\n    24", "\"block_out_channels\": [\n    -24",
+               SDXL_ERR_FORMAT, "\"block_out_channels\""),
+        UNET_B("\"act_fn\": \"silu\"", "\"act_fn\": \"gelu\"", SDXL_ERR_UNSUPPORTED, "\"act_fn\""),
+        UNET_B("\"use_linear_projection\": true\n}", "\"use_linear_projection\": true\n",
+               SDXL_ERR_FORMAT, "invalid JSON"),
+        VAE_A("\"scaling_factor\": 0.13025",
+              "\"scaling_factor\": 0.13025, \"latents_mean\": [0, 0, 0, 0]", SDXL_ERR_UNSUPPORTED,
+              "\"latents_mean\""),
+        VAE_A("\"UpDecoderBlock2D\"\n", "\"AttnUpDecoderBlock2D\"\n", SDXL_ERR_UNSUPPORTED,
+              "\"up_block_types\""),
+        VAE_A("\"norm_num_groups\": 8", "\"norm_num_groups\": 3", SDXL_ERR_FORMAT,
+              "norm_num_groups"),
+        TE1_A("\"quick_gelu\"", "\"gelu_new\"", SDXL_ERR_UNSUPPORTED, "\"hidden_act\""),
+        TE1_A("\"CLIPTextModel\"", "\"CLIPVisionModel\"", SDXL_ERR_UNSUPPORTED,
+              "\"architectures\""),
+        TE2_A("\"architectures\"", "\"architecture\"", SDXL_ERR_NOT_FOUND, "\"architectures\""),
+        TE2_A("\"num_attention_heads\": 4", "\"num_attention_heads\": 5", SDXL_ERR_FORMAT,
+              "num_attention_heads"),
+        TE2_A("\"hidden_size\": 48", "\"hidden_size\": 48.5", SDXL_ERR_FORMAT, "\"hidden_size\""),
+#undef UNET_B
+#undef VAE_A
+#undef TE1_A
+#undef TE2_A
     };
     char dir[512];
     assert_int_equal(test_make_temp_dir(dir, sizeof dir), SDXL_OK);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sdxl_error err = {0};
-        sdxl_status st = load_modified(dir, cases[i].model, cases[i].component, cases[i].which,
-                                       cases[i].from, cases[i].to, &err);
+        sdxl_status st = load_modified(dir, cases[i].model, cases[i].component, cases[i].from,
+                                       cases[i].to, &err);
         bool names_file = strstr(err.message, "config.json") != NULL;
         bool names_key = strstr(err.message, cases[i].key) != NULL;
         if (st != cases[i].status || !names_file || !names_key)

@@ -24,6 +24,7 @@
 #include "engine/prompt_encoder.h"
 #include "support/backend_test.h"
 #include "support/golden.h"
+#include "support/golden_tensor.h"
 #include "support/paths.h"
 #include "support/remove_tree.h"
 
@@ -73,28 +74,18 @@ static prompt_embeddings encode_or_fail(prompt_encoder *pe, arena *a, const char
 static void expect_rows(backend *be, const golden *g, const char *name, const tensor *t,
                         int64_t first, double max_abs, const char *label)
 {
-    golden_shape s;
-    float *want;
-    sdxl_error err;
-    GOLDEN_ASSERT_OK(golden_get(g, name, &s, &want, &err), err);
-    tensor rows;
-    GOLDEN_ASSERT_OK(tensor_view_outer(&rows, t, first, (int64_t)s.dims[0], &err), err);
-    assert_int_equal(s.numel, (size_t)tensor_numel(&rows));
-    float *got = bt_read(be, &rows);
-    GOLDEN_ASSERT_CLOSE(label, got, want, s.numel, max_abs, max_abs == 0 ? INFINITY : 1e-4);
-    free(got);
-    free(want);
+    golden_expect_rows(be, g, name, t, first, max_abs, max_abs == 0 ? INFINITY : 1e-4, label);
 }
 
-static void golden_prompts(const char *model)
+static void golden_prompts(void **state)
 {
+    const char *model = *state;
     backend *be = bt_backend("cpu", 2);
     prompt_encoder *pe = load_or_fail(be, model, 0);
-    char file[64], name[64], label[128];
-    snprintf(file, sizeof file, "text_%s.safetensors", model);
+    char name[64], label[128];
     golden g;
     sdxl_error err;
-    GOLDEN_ASSERT_OK(golden_open(&g, file, &err), err);
+    GOLDEN_ASSERT_OK(golden_open_model(&g, "text", model, &err), err);
     arena a;
     bt_arena(&a, ARENA_BYTES);
     int prompts = 0;
@@ -145,18 +136,6 @@ static void golden_prompts(const char *model)
     golden_close(&g);
     prompt_encoder_free(pe);
     backend_destroy(be);
-}
-
-static void golden_prompts_tiny_a(void **state)
-{
-    (void)state;
-    golden_prompts("tiny-a");
-}
-
-static void golden_prompts_tiny_b(void **state)
-{
-    (void)state;
-    golden_prompts("tiny-b");
 }
 
 /* negative_prompt="" is encoded like the empty prompt (golden prompt 0), not zeroed. */
@@ -385,8 +364,8 @@ static void bad_calls_are_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(golden_prompts_tiny_a),
-        cmocka_unit_test(golden_prompts_tiny_b),
+        GOLDEN_MODEL_TEST(golden_prompts, "tiny-a"),
+        GOLDEN_MODEL_TEST(golden_prompts, "tiny-b"),
         cmocka_unit_test(empty_negative_prompt_is_encoded),
         cmocka_unit_test(batch_rows_repeat_single),
         cmocka_unit_test(cache_hits_are_bit_identical),

@@ -11,7 +11,6 @@
 #include <stdint.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,8 @@
 
 #include "io/safetensors.h"
 #include "support/paths.h"
+#include "support/read_file.h"
+#include "support/remove_tree.h"
 
 static char temp_dir[512];
 
@@ -30,18 +31,7 @@ static int make_temp_dir(void **state)
 
 static int remove_temp_dir(void **state)
 {
-    DIR *dir = opendir(temp_dir);
-    struct dirent *entry;
-    while (dir && (entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", temp_dir, entry->d_name);
-        unlink(path);
-    }
-    if (dir)
-        closedir(dir);
-    return rmdir(temp_dir);
+    return test_remove_tree(temp_dir);
 }
 
 static void temp_path(const char *name, char *out, size_t n)
@@ -55,19 +45,36 @@ static bool file_exists(const char *path)
     return stat(path, &info) == 0;
 }
 
-static uint8_t *read_whole_file(const char *path, size_t *size)
+static uint8_t *read_back(const char *path, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *bytes = malloc((size_t)len + 1);
+    uint8_t *bytes = test_read_file(path, size);
     assert_non_null(bytes);
-    assert_int_equal(fread(bytes, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *size = (size_t)len;
     return bytes;
+}
+
+/* The file as safetensors_parse sees it, in a buffer of exactly size bytes (so ASan sees any
+ * read past its end): the 8-byte little-endian length `declared`, the header, then zero data
+ * bytes; cut short when size is smaller than all of that. */
+static uint8_t *file_image(const char *header, uint64_t declared, size_t size)
+{
+    uint8_t *image = calloc(1, size ? size : 1);
+    assert_non_null(image);
+    uint8_t length[8];
+    for (int b = 0; b < 8; b++)
+        length[b] = (uint8_t)(declared >> (8 * b));
+    memcpy(image, length, size < 8 ? size : 8);
+    size_t header_len = strlen(header);
+    if (size > 8)
+        memcpy(image + 8, header, size - 8 < header_len ? size - 8 : header_len);
+    return image;
+}
+
+static void write_file(const char *path, const void *bytes, size_t n)
+{
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    assert_int_equal(fwrite(bytes, 1, n, out), n);
+    assert_int_equal(fclose(out), 0);
 }
 
 static uint64_t header_length(const uint8_t *file)
@@ -165,7 +172,7 @@ static void test_round_trip_every_dtype_and_shape(void **state)
     }
     /* The data section is 8-aligned and the header is what safetensors' writer produces. */
     size_t size;
-    uint8_t *bytes = read_whole_file(path, &size);
+    uint8_t *bytes = read_back(path, &size);
     assert_int_equal(header_length(bytes) % 8, 0);
     static const char first[] = "{\"F64.empty\":{\"dtype\":\"F64\",\"shape\":[3,0],";
     assert_memory_equal(bytes + 8, first, sizeof first - 1);
@@ -217,8 +224,8 @@ static void test_streaming_writer_matches_one_shot(void **state)
     assert_false(file_exists(streamed_tmp));
 
     size_t size_a, size_b;
-    uint8_t *a = read_whole_file(one_shot, &size_a);
-    uint8_t *b = read_whole_file(streamed, &size_b);
+    uint8_t *a = read_back(one_shot, &size_a);
+    uint8_t *b = read_back(streamed, &size_b);
     assert_int_equal(size_a, size_b);
     assert_memory_equal(a, b, size_a);
     free(a);
@@ -330,7 +337,7 @@ static void test_metadata_round_trip_and_header_order(void **state)
     assert_int_equal(safetensors_write_file(path, info, data, 2, metadata, &err), SDXL_OK);
 
     size_t size;
-    uint8_t *bytes = read_whole_file(path, &size);
+    uint8_t *bytes = read_back(path, &size);
     static const char expected[] =
         "{\"__metadata__\":{\"prompt.0\":\"a cat, \\\"quoted\\\"\\n\\u0001\x7f\\\\\","
         "\"format\":\"pt\","
@@ -526,7 +533,7 @@ static void test_reads_and_rewrites_python_file(void **state)
     temp_path("python_copy.safetensors", copy, sizeof copy);
     assert_int_equal(safetensors_write_file(copy, info, data, 10, metadata, &err), SDXL_OK);
     size_t size;
-    uint8_t *bytes = read_whole_file(copy, &size);
+    uint8_t *bytes = read_back(copy, &size);
     assert_int_equal(size, f.map_size);
     assert_memory_equal(bytes, f.map, size);
     free(bytes);
@@ -547,19 +554,14 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(err.message, "not a regular file"));
 
     temp_path("zero.safetensors", path, sizeof path);
-    FILE *out = fopen(path, "wb");
-    assert_non_null(out);
-    fclose(out);
+    write_file(path, "", 0);
     assert_int_equal(safetensors_open(&f, path, &err), SDXL_ERR_FORMAT);
     assert_non_null(strstr(err.message, "zero.safetensors: file is 0 bytes"));
     assert_null(f.map);
 
     /* A damaged file on disk is refused and unmapped the same way as an image in memory. */
     temp_path("damaged.safetensors", path, sizeof path);
-    out = fopen(path, "wb");
-    assert_non_null(out);
-    fwrite("\x10\0\0\0\0\0\0\0{\"a\":{}}        ", 1, 24, out);
-    fclose(out);
+    write_file(path, "\x10\0\0\0\0\0\0\0{\"a\":{}}        ", 24);
     assert_int_equal(safetensors_open(&f, path, &err), SDXL_ERR_FORMAT);
     assert_non_null(strstr(err.message, "damaged.safetensors: tensor \"a\": missing \"dtype\""));
     assert_null(f.map);
@@ -581,90 +583,78 @@ typedef struct malformed_case {
     "\"" name "\":{\"dtype\":\"" dtype "\",\"shape\":" shape ",\"data_offsets\":[" #begin "," #end \
     "]}"
 
+/* Most cases: the whole file (no length or size of its own) is refused as SDXL_ERR_FORMAT; many
+ * of them hold one F32 tensor "a". */
+#define BAD(header, data_bytes, message) {header, data_bytes, 0, 0, SDXL_ERR_FORMAT, message}
+#define BAD_F32_A(shape, begin, end, data_bytes, message)                                      \
+    BAD("{" ENTRY("a", "F32", shape, begin, end) "}", data_bytes, message)
+
 static const malformed_case malformed_cases[] = {
     {"{}", 0, 0, 5, SDXL_ERR_FORMAT, "file is 5 bytes, shorter than the 8-byte header length"},
     {"{}", 0, 1000, 0, SDXL_ERR_FORMAT, "header length 1000 runs past the end of the file"},
     {"{}", 0, 100000001, 0, SDXL_ERR_FORMAT, "header length 100000001 is over the limit"},
-    {"", 0, 0, 0, SDXL_ERR_FORMAT, "header is not valid JSON"},
-    {"{\"a\": ", 0, 0, 0, SDXL_ERR_FORMAT, "header is not valid JSON"},
-    {"[1, 2]", 0, 0, 0, SDXL_ERR_FORMAT, "header is an array, not a JSON object"},
-    {"{} x", 0, 0, 0, SDXL_ERR_FORMAT, "bytes after its JSON object (at byte 3"},
-    {"{\"\xff\":{}}", 0, 0, 0, SDXL_ERR_FORMAT, "header is not valid UTF-8"},
-    {"{\"\xed\xa0\x80\":{}}", 0, 0, 0, SDXL_ERR_FORMAT, "header is not valid UTF-8"},
-    {"{\"a\":5}", 0, 0, 0, SDXL_ERR_FORMAT, "tensor \"a\": expected an object"},
-    {"{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "tensor \"a\": missing \"dtype\""},
-    {"{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "tensor \"a\": missing \"shape\""},
-    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "tensor \"a\": missing \"data_offsets\""},
+    BAD("", 0, "header is not valid JSON"),
+    BAD("{\"a\": ", 0, "header is not valid JSON"),
+    BAD("[1, 2]", 0, "header is an array, not a JSON object"),
+    BAD("{} x", 0, "bytes after its JSON object (at byte 3"),
+    BAD("{\"\xff\":{}}", 0, "header is not valid UTF-8"),
+    BAD("{\"\xed\xa0\x80\":{}}", 0, "header is not valid UTF-8"),
+    BAD("{\"a\":5}", 0, "tensor \"a\": expected an object"),
+    BAD("{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "tensor \"a\": missing \"dtype\""),
+    BAD("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4, "tensor \"a\": missing \"shape\""),
+    BAD("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, "tensor \"a\": missing \"data_offsets\""),
     {"{" ENTRY("a", "F8_E4M3", "[4]", 0, 4) "}", 4, 0, 0, SDXL_ERR_UNSUPPORTED,
      "tensor \"a\": dtype \"F8_E4M3\" is not supported (sdxld reads F32, F16, BF16"},
-    {"{\"a\":{\"dtype\":1,\"shape\":[1],\"data_offsets\":[0,4]}}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "\"dtype\" must be a string"},
-    {"{" ENTRY("a", "F32", "[-1]", 0, 4) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "tensor \"a\": shape dimension 0 is -1"},
-    {"{" ENTRY("a", "F32", "[1, 2.5]", 0, 4) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "shape dimension 1 is 2.5"},
-    {"{" ENTRY("a", "F32", "[1e20]", 0, 4) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "shape dimension 0 is 1e+20"},
-    {"{" ENTRY("a", "F32", "[\"4\"]", 0, 4) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "shape dimension 0 is a string"},
-    {"{" ENTRY("a", "F32", "4", 0, 4) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "\"shape\" must be an array of integers, not a number"},
+    BAD("{\"a\":{\"dtype\":1,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+        "\"dtype\" must be a string"),
+    BAD_F32_A("[-1]", 0, 4, 4, "tensor \"a\": shape dimension 0 is -1"),
+    BAD_F32_A("[1, 2.5]", 0, 4, 4, "shape dimension 1 is 2.5"),
+    BAD_F32_A("[1e20]", 0, 4, 4, "shape dimension 0 is 1e+20"),
+    BAD_F32_A("[\"4\"]", 0, 4, 4, "shape dimension 0 is a string"),
+    BAD_F32_A("4", 0, 4, 4, "\"shape\" must be an array of integers, not a number"),
     {"{" ENTRY("a", "F32", "[1,1,1,1,1,1,1,1,1]", 0, 4) "}", 4, 0, 0, SDXL_ERR_UNSUPPORTED,
      "shape has more than 8 dimensions"},
-    {"{" ENTRY("a", "F32", "[4294967296, 4294967296, 2]", 0, 0) "}", 0, 0, 0, SDXL_ERR_FORMAT,
-     "shape [4294967296, 4294967296, 2] × F32 is more than 2^64 bytes"},
-    {"{" ENTRY("conv_in.weight", "F16", "[320, 4, 3, 3]", 0, 23038) "}", 23038, 0, 0,
-     SDXL_ERR_FORMAT,
-     "bad.safetensors: tensor \"conv_in.weight\": shape [320, 4, 3, 3] × F16 is 23040 bytes "
-     "but data_offsets span 23038"},
-    {"{" ENTRY("a", "F32", "[]", 0, 0) "}", 0, 0, 0, SDXL_ERR_FORMAT,
-     "shape [] × F32 is 4 bytes but data_offsets span 0"},
-    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "\"data_offsets\" must be an array of two integers"},
-    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", 8, 0, 0,
-     SDXL_ERR_FORMAT, "\"data_offsets\" must be an array of two integers"},
-    {"{" ENTRY("a", "F32", "[1]", 0, 4.5) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "data_offsets end is 4.5"},
-    {"{" ENTRY("a", "F32", "[1]", -4, 0) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "data_offsets begin is -4"},
-    {"{" ENTRY("a", "F32", "[1]", 0, 18014398509481984) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "data_offsets end is 18014398509481984"},
-    {"{" ENTRY("a", "F32", "[1]", 4, 0) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "data_offsets [4, 0] end before they begin"},
-    {"{" ENTRY("a", "F32", "[2]", 0, 8) "," ENTRY("b", "F32", "[2]", 4, 12) "}", 12, 0, 0,
-     SDXL_ERR_FORMAT, "tensor \"b\": data_offsets [4, 12] overlap tensor \"a\", which ends at 8"},
-    {"{" ENTRY("a", "F32", "[2]", 0, 8) "," ENTRY("b", "F32", "[2]", 0, 8) "}", 8, 0, 0,
-     SDXL_ERR_FORMAT, "tensor \"b\": data_offsets [0, 8] overlap tensor \"a\""},
-    {"{" ENTRY("a", "F32", "[2]", 0, 8) "," ENTRY("e", "F32", "[0]", 4, 4) "}", 8, 0, 0,
-     SDXL_ERR_FORMAT, "tensor \"e\": data_offsets [4, 4] overlap tensor \"a\""},
-    {"{" ENTRY("a", "F32", "[1]", 0, 4) "," ENTRY("b", "F32", "[1]", 8, 12) "}", 12, 0, 0,
-     SDXL_ERR_FORMAT, "bytes [4, 8) of the data section belong to no tensor (a hole before "
-                      "tensor \"b\")"},
-    {"{" ENTRY("b", "F32", "[1]", 4, 8) "}", 8, 0, 0, SDXL_ERR_FORMAT,
-     "bytes [0, 4) of the data section belong to no tensor"},
-    {"{" ENTRY("a", "F32", "[1]", 0, 4) "}", 8, 0, 0, SDXL_ERR_FORMAT,
-     "bytes [4, 8) of the data section belong to no tensor (trailing bytes"},
-    {"{" ENTRY("a", "F32", "[2]", 0, 8) "}", 4, 0, 0, SDXL_ERR_FORMAT,
-     "tensor \"a\": data_offsets [0, 8] run past the end of the data section (4 bytes)"},
-    {"{" ENTRY("a", "F32", "[1]", 0, 4) "," ENTRY("a", "F32", "[1]", 4, 8) "}", 8, 0, 0,
-     SDXL_ERR_FORMAT, "tensor \"a\": the name appears twice"},
-    {"{\"__metadata__\":{\"k\":1}}", 0, 0, 0, SDXL_ERR_FORMAT,
-     "__metadata__ key \"k\": value is a number, but metadata values must be strings"},
-    {"{\"__metadata__\":{\"k\":\"v\",\"j\":null}}", 0, 0, 0, SDXL_ERR_FORMAT,
-     "__metadata__ key \"j\": value is null"},
-    {"{\"__metadata__\":[\"k\"]}", 0, 0, 0, SDXL_ERR_FORMAT,
-     "\"__metadata__\" is an array, but it must be an object of strings"},
-    {"{\"__metadata__\":{},\"__metadata__\":{}}", 0, 0, 0, SDXL_ERR_FORMAT,
-     "\"__metadata__\" appears twice"},
-    {"{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, 0, 0, SDXL_ERR_FORMAT,
-     "__metadata__ key \"k\" appears twice"},
-    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"extra\":1}}", 4, 0, 0,
-     SDXL_ERR_FORMAT, "tensor \"a\": unknown key \"extra\""},
-    {"{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, 0,
-     0, SDXL_ERR_FORMAT, "tensor \"a\": key \"dtype\" appears twice"},
+    BAD_F32_A("[4294967296, 4294967296, 2]", 0, 0, 0,
+              "shape [4294967296, 4294967296, 2] × F32 is more than 2^64 bytes"),
+    BAD("{" ENTRY("conv_in.weight", "F16", "[320, 4, 3, 3]", 0, 23038) "}", 23038,
+        "bad.safetensors: tensor \"conv_in.weight\": shape [320, 4, 3, 3] × F16 is 23040 bytes "
+        "but data_offsets span 23038"),
+    BAD_F32_A("[]", 0, 0, 0, "shape [] × F32 is 4 bytes but data_offsets span 0"),
+    BAD("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4,
+        "\"data_offsets\" must be an array of two integers"),
+    BAD("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", 8,
+        "\"data_offsets\" must be an array of two integers"),
+    BAD_F32_A("[1]", 0, 4.5, 4, "data_offsets end is 4.5"),
+    BAD_F32_A("[1]", -4, 0, 4, "data_offsets begin is -4"),
+    BAD_F32_A("[1]", 0, 18014398509481984, 4, "data_offsets end is 18014398509481984"),
+    BAD_F32_A("[1]", 4, 0, 4, "data_offsets [4, 0] end before they begin"),
+    BAD("{" ENTRY("a", "F32", "[2]", 0, 8) "," ENTRY("b", "F32", "[2]", 4, 12) "}", 12,
+        "tensor \"b\": data_offsets [4, 12] overlap tensor \"a\", which ends at 8"),
+    BAD("{" ENTRY("a", "F32", "[2]", 0, 8) "," ENTRY("b", "F32", "[2]", 0, 8) "}", 8,
+        "tensor \"b\": data_offsets [0, 8] overlap tensor \"a\""),
+    BAD("{" ENTRY("a", "F32", "[2]", 0, 8) "," ENTRY("e", "F32", "[0]", 4, 4) "}", 8,
+        "tensor \"e\": data_offsets [4, 4] overlap tensor \"a\""),
+    BAD("{" ENTRY("a", "F32", "[1]", 0, 4) "," ENTRY("b", "F32", "[1]", 8, 12) "}", 12,
+        "bytes [4, 8) of the data section belong to no tensor (a hole before tensor \"b\")"),
+    BAD("{" ENTRY("b", "F32", "[1]", 4, 8) "}", 8,
+        "bytes [0, 4) of the data section belong to no tensor"),
+    BAD_F32_A("[1]", 0, 4, 8,
+              "bytes [4, 8) of the data section belong to no tensor (trailing bytes"),
+    BAD_F32_A("[2]", 0, 8, 4,
+              "tensor \"a\": data_offsets [0, 8] run past the end of the data section (4 bytes)"),
+    BAD("{" ENTRY("a", "F32", "[1]", 0, 4) "," ENTRY("a", "F32", "[1]", 4, 8) "}", 8,
+        "tensor \"a\": the name appears twice"),
+    BAD("{\"__metadata__\":{\"k\":1}}", 0,
+        "__metadata__ key \"k\": value is a number, but metadata values must be strings"),
+    BAD("{\"__metadata__\":{\"k\":\"v\",\"j\":null}}", 0, "__metadata__ key \"j\": value is null"),
+    BAD("{\"__metadata__\":[\"k\"]}", 0,
+        "\"__metadata__\" is an array, but it must be an object of strings"),
+    BAD("{\"__metadata__\":{},\"__metadata__\":{}}", 0, "\"__metadata__\" appears twice"),
+    BAD("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "__metadata__ key \"k\" appears twice"),
+    BAD("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"extra\":1}}", 4,
+        "tensor \"a\": unknown key \"extra\""),
+    BAD("{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+        "tensor \"a\": key \"dtype\" appears twice"),
 };
 
 static void test_malformed_files_are_refused(void **state)
@@ -672,20 +662,9 @@ static void test_malformed_files_are_refused(void **state)
     for (size_t i = 0; i < sizeof malformed_cases / sizeof malformed_cases[0]; i++) {
         const malformed_case *c = &malformed_cases[i];
         size_t header_len = strlen(c->header);
-        size_t size = 8 + header_len + c->data_bytes;
-        if (c->file_size)
-            size = c->file_size;
-        /* Exactly the file's size, so ASan sees any read past its end. */
-        uint8_t *image = calloc(1, 8 + header_len + c->data_bytes);
-        assert_non_null(image);
+        size_t size = c->file_size ? c->file_size : 8 + header_len + c->data_bytes;
         uint64_t declared = c->declared_length ? c->declared_length : header_len;
-        for (int b = 0; b < 8; b++)
-            image[b] = (uint8_t)(declared >> (8 * b));
-        memcpy(image + 8, c->header, header_len);
-        uint8_t *exact = malloc(size);
-        assert_non_null(exact);
-        memcpy(exact, image, size);
-        free(image);
+        uint8_t *exact = file_image(c->header, declared, size);
 
         safetensors_file f;
         sdxl_error err = {.code = SDXL_OK};
@@ -722,11 +701,7 @@ static void test_accepts_valid_edge_cases(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t header_len = strlen(cases[i].header);
         size_t size = 8 + header_len + cases[i].data_bytes;
-        uint8_t *image = calloc(1, size);
-        assert_non_null(image);
-        for (int b = 0; b < 8; b++)
-            image[b] = (uint8_t)((uint64_t)header_len >> (8 * b));
-        memcpy(image + 8, cases[i].header, header_len);
+        uint8_t *image = file_image(cases[i].header, header_len, size);
         safetensors_file f;
         sdxl_error err;
         if (safetensors_parse(&f, image, size, "ok", &err) != SDXL_OK)

@@ -7,7 +7,8 @@
  */
 #include "base/json.h"
 
-#include <errno.h>
+#include "base/file.h"
+
 #include <stdint.h>
 #include <math.h>
 #include <stdio.h>
@@ -74,50 +75,12 @@ sdxl_status json_doc_load(json_doc *doc, const char *path, size_t max_bytes, sdx
     json_set_name(doc, path);
     if (max_bytes == 0)
         max_bytes = JSON_DEFAULT_MAX_BYTES;
-    if (max_bytes > SIZE_MAX / 4)
-        max_bytes = SIZE_MAX / 4;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return error_set(err, errno == ENOENT ? SDXL_ERR_NOT_FOUND : SDXL_ERR_IO,
-                         "%s: cannot open: %s", path, strerror(errno));
-    /* Read in growing blocks up to one byte more than allowed, which tells "exactly at the
-     * limit" from "over it" without trusting a size the file reported earlier. */
-    size_t cap = 0, len = 0;
-    char *text = NULL;
-    bool failed = false;
-    for (;;) {
-        if (len == cap) {
-            if (cap > max_bytes)
-                break;
-            size_t grown_cap = cap == 0 ? 65536 : cap * 2;
-            if (grown_cap > max_bytes + 1)
-                grown_cap = max_bytes + 1;
-            char *grown = realloc(text, grown_cap);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                return error_set(err, SDXL_ERR_OUT_OF_MEMORY,
-                                 "%s: cannot allocate %zu bytes to read it", path, grown_cap);
-            }
-            text = grown;
-            cap = grown_cap;
-        }
-        size_t n = fread(text + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            failed = ferror(f) != 0;
-            break;
-        }
-    }
-    fclose(f);
-    sdxl_status st;
-    if (failed)
-        st = error_set(err, SDXL_ERR_IO, "%s: read error", path);
-    else if (len > max_bytes)
-        st = error_set(err, SDXL_ERR_LIMIT, "%s: larger than the limit of %zu bytes", path,
-                       max_bytes);
-    else
-        st = json_doc_parse(doc, text, len, path, err);
+    uint8_t *text;
+    size_t len;
+    sdxl_status st = file_read_all(path, max_bytes, &text, &len, err);
+    if (st != SDXL_OK)
+        return st;
+    st = json_doc_parse(doc, (const char *)text, len, path, err);
     free(text);
     return st;
 }

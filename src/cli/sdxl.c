@@ -24,7 +24,7 @@
 
 #include "cli/sdxl_client.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "io/file.h"
+#include "base/file.h"
 #include "sdxl/v1/image_generation.pb-c.h"
 
 static void usage(FILE *out)

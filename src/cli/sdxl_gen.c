@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/file.h"
+#include "base/file.h"
 #include "io/image.h"
 #include "sdxl.h"
 

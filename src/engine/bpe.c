@@ -11,11 +11,11 @@
 #include "engine/bpe.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "base/json.h"
 #include "engine/tokenizer_buffer.h"
 #include "engine/unicode.h"
@@ -160,38 +160,13 @@ static void merge_insert(bpe *b, int32_t left, int32_t right, int32_t rank, int3
 
 static sdxl_status read_whole_file(const char *path, char **out, size_t *len, sdxl_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return error_set(err, errno == ENOENT ? SDXL_ERR_NOT_FOUND : SDXL_ERR_IO,
-                         "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    sdxl_status st = SDXL_OK;
-    for (;;) {
-        if ((st = tokenizer_buffer_reserve((void **)&buf, &cap, n + 65536, 1, err)))
-            break;
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n > BPE_MAX_FILE_BYTES) {
-            st = error_set(err, SDXL_ERR_LIMIT,
-                           "%s: larger than %u bytes, not a CLIP tokenizer file", path,
-                           BPE_MAX_FILE_BYTES);
-            break;
-        }
-        if (got == 0) {
-            if (ferror(f))
-                st = error_set(err, SDXL_ERR_IO, "%s: read failed", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (st) {
-        free(buf);
-        return st;
-    }
-    *out = buf;
-    *len = n;
-    return SDXL_OK;
+    uint8_t *data;
+    sdxl_status st = file_read_all(path, BPE_MAX_FILE_BYTES, &data, len, err);
+    if (st == SDXL_ERR_LIMIT)
+        return error_set(err, st, "%s: larger than %u bytes, not a CLIP tokenizer file", path,
+                         BPE_MAX_FILE_BYTES);
+    *out = (char *)data;
+    return st;
 }
 
 /* GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves, the other 68 bytes

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "io/file.h"
+#include "base/file.h"
 
 uint8_t *test_read_file(const char *path, size_t *size)
 {

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/file.h"
+#include "base/file.h"
 #include "support/paths.h"
 #include "support/remove_tree.h"
 

@@ -1,9 +1,10 @@
 /*
  * file.h — whole files into and out of memory, with errors that name the path: what the
- * command-line programs read (input images, token files) and write (results).
+ * command-line programs read (input images, token files) and write (results), and config
+ * and vocabulary files.
  */
-#ifndef SDXL_IO_FILE_H
-#define SDXL_IO_FILE_H
+#ifndef SDXL_BASE_FILE_H
+#define SDXL_BASE_FILE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,4 +22,4 @@ sdxl_status file_read_all(const char *path, size_t max_bytes, uint8_t **data, si
  * which may leave a partial file). */
 sdxl_status file_write_all(const char *path, const void *data, size_t size, sdxl_error *err);
 
-#endif /* SDXL_IO_FILE_H */
+#endif /* SDXL_BASE_FILE_H */

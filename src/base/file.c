@@ -1,7 +1,7 @@
 /*
  * file.c — whole files into and out of memory (see file.h).
  */
-#include "io/file.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -22,7 +22,10 @@
 #include "backend/backend.h"
 #include "support/backend_test.h"
 
-#define OPS 11
+#define OPS 12
+/* The side of the image for the Winograd convolution. */
+#define BIG_H 67
+#define BIG_W 65
 
 /* The results of one run of every op, each as host floats. */
 typedef struct results {
@@ -55,7 +58,7 @@ static void ok(sdxl_status st, const sdxl_error *err)
 /* Random weights and inputs for `batch` images; image i's inputs do not depend on batch. */
 typedef struct workload {
     int64_t batch, h, w, c, t, k, n, heads;
-    float *img, *tokens, *ctx, *temb, *long_seq;
+    float *img, *tokens, *ctx, *temb, *long_seq, *big;
     float *w_lin, *b_lin, *w_conv, *b_conv, *gamma, *beta;
 } workload;
 
@@ -69,6 +72,7 @@ static workload workload_make(void)
     wl.ctx = bt_random(&rng, (size_t)(wl.batch * 77 * wl.k), 1.0f);
     wl.temb = bt_random(&rng, (size_t)(wl.batch * wl.c), 1.0f);
     wl.long_seq = bt_random(&rng, (size_t)(wl.batch * 1000 * 8), 2.0f);
+    wl.big = bt_random(&rng, (size_t)(wl.batch * BIG_H * BIG_W * wl.c), 2.0f);
     wl.w_lin = bt_random(&rng, (size_t)(wl.n * wl.k), 0.1f);
     wl.b_lin = bt_random(&rng, (size_t)wl.n, 0.1f);
     wl.w_conv = bt_random(&rng, (size_t)(wl.c * wl.c * 9), 0.07f);
@@ -85,6 +89,7 @@ static void workload_free(workload *wl)
     free(wl->ctx);
     free(wl->temb);
     free(wl->long_seq);
+    free(wl->big);
     free(wl->w_lin);
     free(wl->b_lin);
     free(wl->w_conv);
@@ -154,6 +159,14 @@ static results run_ops(const workload *wl, int threads, int64_t first, int64_t c
     tensor seq_out = bt_output(be, &a, 3, (int64_t[]){count, 1000, 8});
     ok(backend_attention(be, &seq, &seq, &seq, 1, false, &seq_out, &err), &err);
     keep(&r, 10, be, &seq_out);
+    /* An image large enough for the Winograd path (cpu_winograd.c), odd sides. */
+    tensor big = bt_input(be, &a, 4, (int64_t[]){count, BIG_H, BIG_W, c},
+                          wl->big + first * BIG_H * BIG_W * c);
+    tensor big_out = bt_output(be, &a, 4, (int64_t[]){count, BIG_H, BIG_W, c});
+    ok(backend_conv2d(be, &big, &w_conv, &b_conv, &(conv2d_params){1, 1, 1, 1, 1}, &big_out,
+                      &err),
+       &err);
+    keep(&r, 11, be, &big_out);
 
     backend_weight_free(be, &w_lin);
     backend_weight_free(be, &b_lin);
@@ -171,7 +184,7 @@ static results run_ops(const workload *wl, int threads, int64_t first, int64_t c
 static const char *const op_names[OPS] = {
     "group_norm+silu", "conv2d 3x3",  "conv2d stride 2", "add_channels", "linear+gelu",
     "layer_norm",      "attention",   "cross-attention", "geglu",        "softmax",
-    "attention, one head of 1000 tokens",
+    "attention, one head of 1000 tokens", "conv2d 3x3, Winograd",
 };
 
 static void test_same_bits_with_1_2_3_threads(void **state)

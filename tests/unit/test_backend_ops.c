@@ -203,6 +203,10 @@ static void test_conv2d_matches_reference(void **state)
     /* Several tiles per image (1073 output pixels), and a 3-channel input as the VAE's. */
     check_conv(f, 1, 37, 29, 19, 23, 3, (conv2d_params){1, 1, 1, 1, 1}, true);
     check_conv(f, 1, 37, 29, 3, 17, 3, (conv2d_params){1, 1, 1, 1, 1}, true);
+    /* Large enough for Winograd F(2x2, 3x3) (cpu_winograd.c): odd sides (half tiles at the
+     * right and bottom edges), several tile blocks, two images; and a 3-channel input. */
+    check_conv(f, 2, 67, 65, 19, 23, 3, (conv2d_params){1, 1, 1, 1, 1}, true);
+    check_conv(f, 1, 64, 64, 3, 17, 3, (conv2d_params){1, 1, 1, 1, 1}, false);
 }
 
 /* ---- normalisation, softmax ---------------------------------------------------------------- */

@@ -84,6 +84,15 @@ void cpu_conv_weight_layout(const float *src, float *dst, int cout, int cin, int
 sdxl_status cpu_conv2d(backend *b, const tensor *x, const tensor *w, const tensor *bias,
                        const conv2d_params *p, tensor *y, sdxl_error *err);
 
+/* ---- Winograd F(2x2, 3x3) convolution (cpu_winograd.c) ---------------------------------- */
+
+/* Whether cpu_conv2d runs this convolution as Winograd F(2x2, 3x3): 3x3, stride 1, padding 1,
+ * and an output large enough to repay the transforms. */
+bool cpu_winograd_applies(const tensor *x, const tensor *w, const conv2d_params *p,
+                          const tensor *y);
+sdxl_status cpu_conv2d_winograd(cpu_backend *cb, const tensor *x, const tensor *w,
+                                const tensor *bias, tensor *y, sdxl_error *err);
+
 /* ---- attention (cpu_attention.c) -------------------------------------------------------- */
 
 sdxl_status cpu_attention(backend *b, const tensor *q, const tensor *k, const tensor *v,

@@ -1,0 +1,286 @@
+/*
+ * bench_engine.c — sdxld's engine timed end to end through the public API (include/sdxl.h),
+ * per stage, for tools/bench/run.sh to set beside diffusers (a benchmark, not a test).
+ *
+ *     build/bench_engine --model DIR --image IN.png [--runs 3] [--threads N] [--steps 2]
+ *                        [--strength 0.8] [--guidance 0] [--seed 0] [--width W --height H]
+ *                        [--prompt TEXT] [--out LAST.png] [--warmup 1]
+ *
+ * img2img on the decoded pixels of IN.png: --warmup untimed generations, then --runs timed
+ * ones. Each run's prompt is "<prompt> <run number>", the same words bench_diffusers.py uses,
+ * so a prompt cache never turns a timed text stage into a look-up. Per run: the stage times
+ * the engine reports (sdxl_result.timings), the PNG encoding of the image, and end to end =
+ * sdxl_generate + PNG encoding, both from decoded pixels to PNG bytes as in diffusers' run.
+ * Also the process's CPU time (all threads) over each end to end and, from the progress
+ * events, over the text stage, VAE encode + UNet (no event separates them) and VAE decode
+ * (its end: the image callback). Prints one JSON object on stdout (progress on stderr); peak
+ * resident memory is VmHWM.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "io/image.h"
+#include "sdxl.h"
+
+#define PROMPT_MAX 512
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+/* CPU time of the whole process (every thread), ms: on a shared machine, wall time measures the
+ * other jobs too. */
+static double cpu_ms(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 +
+           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-3;
+}
+
+static void die(sdxl_status st, const sdxl_error *err)
+{
+    if (st) {
+        fprintf(stderr, "bench_engine: %s: %s\n", sdxl_status_name(st), err->message);
+        exit(1);
+    }
+}
+
+/* VmHWM from /proc/self/status, in bytes (0 where there is no /proc). */
+static double peak_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lf kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024.0;
+}
+
+static void read_image(const char *path, image *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bench_engine: cannot open %s\n", path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *data = size > 0 ? malloc((size_t)size) : NULL;
+    if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
+        fprintf(stderr, "bench_engine: cannot read %s\n", path);
+        exit(1);
+    }
+    fclose(f);
+    sdxl_error err;
+    die(image_decode(data, (size_t)size, NULL, out, NULL, &err), &err);
+    free(data);
+}
+
+static void write_file(const char *path, const image_buffer *buf)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(buf->data, 1, buf->size, f) != buf->size || fclose(f) != 0) {
+        fprintf(stderr, "bench_engine: cannot write %s\n", path);
+        exit(1);
+    }
+}
+
+/* Process CPU time at the progress events of one generation: the start of the text, VAE
+ * encode and VAE decode stages, and the image's arrival (the end of the decode). */
+typedef struct stage_clock {
+    double text, encode, decode, done;
+} stage_clock;
+
+static bool on_progress(void *user, const sdxl_progress *p)
+{
+    stage_clock *c = user;
+    if (p->stage == SDXL_STAGE_TEXT)
+        c->text = cpu_ms();
+    else if (p->stage == SDXL_STAGE_VAE_ENCODE)
+        c->encode = cpu_ms();
+    else if (p->stage == SDXL_STAGE_VAE_DECODE)
+        c->decode = cpu_ms();
+    return true;
+}
+
+static void on_image(void *user, int index, const sdxl_image *img, uint64_t seed)
+{
+    ((stage_clock *)user)->done = cpu_ms();
+}
+
+typedef struct run_times {
+    sdxl_timings t;
+    stage_clock cpu;
+    double png_ms;
+    double end_to_end_ms;
+    double cpu_ms; /* process CPU time over the end to end */
+    int width, height; /* of the generated image */
+} run_times;
+
+typedef struct bench_args {
+    const char *model, *image, *out, *prompt;
+    int runs, warmup, threads, steps, width, height;
+    float strength, guidance;
+    uint64_t seed;
+} bench_args;
+
+/* One generation and the PNG encoding of its image; writes the PNG to out_path if given. */
+static run_times run_once(sdxl_session *s, const bench_args *a, const sdxl_image *in, int run,
+                          const char *out_path)
+{
+    char prompt[PROMPT_MAX];
+    snprintf(prompt, sizeof prompt, "%s %d", a->prompt, run);
+    sdxl_generate_params gp = sdxl_default_generate_params();
+    gp.prompt = prompt;
+    gp.init_image = in;
+    gp.width = a->width;
+    gp.height = a->height;
+    gp.num_inference_steps = a->steps;
+    gp.strength = a->strength;
+    gp.guidance_scale = a->guidance;
+    gp.seed = a->seed;
+    gp.seed_set = true;
+    stage_clock clock = {0};
+    gp.progress = on_progress;
+    gp.progress_user = &clock;
+    gp.on_image = on_image;
+    gp.on_image_user = &clock;
+    sdxl_error err;
+    sdxl_result res;
+    double c0 = cpu_ms(), t0 = now_ms();
+    die(sdxl_generate(s, &gp, &res, &err), &err);
+    double t1 = now_ms();
+    image view = {res.images[0].width, res.images[0].height, res.images[0].pixels};
+    image_encode_params ep = image_encode_default_params();
+    image_buffer png;
+    die(image_encode(&view, &ep, &png, &err), &err);
+    double t2 = now_ms(), c2 = cpu_ms();
+    if (out_path)
+        write_file(out_path, &png);
+    image_buffer_free(&png);
+    run_times r = {.t = res.timings, .cpu = clock, .png_ms = t2 - t1, .end_to_end_ms = t2 - t0,
+                   .cpu_ms = c2 - c0, .width = view.width, .height = view.height};
+    sdxl_result_free(&res);
+    return r;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench_engine --model DIR --image IN.png [--runs N] [--threads N] "
+                    "[--steps N] [--strength S] [--guidance G] [--seed N] [--width W] "
+                    "[--height H] [--prompt TEXT] [--out LAST.png] [--warmup N]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    bench_args a = {.prompt = "a photo of a cat", .runs = 3, .warmup = 1, .steps = 2,
+                    .strength = 0.8f};
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 >= argc)
+            return usage();
+        const char *k = argv[i], *v = argv[++i];
+        if (!strcmp(k, "--model"))
+            a.model = v;
+        else if (!strcmp(k, "--image"))
+            a.image = v;
+        else if (!strcmp(k, "--out"))
+            a.out = v;
+        else if (!strcmp(k, "--prompt"))
+            a.prompt = v;
+        else if (!strcmp(k, "--runs"))
+            a.runs = atoi(v);
+        else if (!strcmp(k, "--warmup"))
+            a.warmup = atoi(v);
+        else if (!strcmp(k, "--threads"))
+            a.threads = atoi(v);
+        else if (!strcmp(k, "--steps"))
+            a.steps = atoi(v);
+        else if (!strcmp(k, "--width"))
+            a.width = atoi(v);
+        else if (!strcmp(k, "--height"))
+            a.height = atoi(v);
+        else if (!strcmp(k, "--strength"))
+            a.strength = strtof(v, NULL);
+        else if (!strcmp(k, "--guidance"))
+            a.guidance = strtof(v, NULL);
+        else if (!strcmp(k, "--seed"))
+            a.seed = strtoull(v, NULL, 10);
+        else
+            return usage();
+    }
+    if (!a.model || !a.image || a.runs < 1 || a.warmup < 0)
+        return usage();
+
+    image input;
+    read_image(a.image, &input);
+    sdxl_image in = {input.width, input.height, input.pixels};
+
+    sdxl_error err;
+    sdxl_model_params mp = sdxl_model_default_params();
+    mp.backend = SDXL_BACKEND_CPU;
+    mp.threads = a.threads;
+    double t0 = now_ms();
+    sdxl_model *model;
+    die(sdxl_model_open(a.model, &mp, &model, &err), &err);
+    double load_ms = now_ms() - t0;
+    double rss_loaded = peak_rss_bytes();
+    sdxl_model_info info;
+    sdxl_model_get_info(model, &info);
+    sdxl_session *session;
+    die(sdxl_session_open(model, &session, &err), &err);
+    fprintf(stderr, "bench_engine: loaded %s in %.1f s (%s, %s), peak RSS %.2f GB\n", a.model,
+            load_ms / 1e3, info.backend, info.device, rss_loaded / 1e9);
+
+    for (int w = 0; w < a.warmup; w++) {
+        run_times warm = run_once(session, &a, &in, -w, NULL);
+        fprintf(stderr, "bench_engine: warm-up %.1f s\n", warm.end_to_end_ms / 1e3);
+    }
+    run_times *runs = malloc((size_t)a.runs * sizeof *runs);
+    if (!runs)
+        return 1;
+    for (int r = 0; r < a.runs; r++) {
+        runs[r] = run_once(session, &a, &in, r + 1, r + 1 == a.runs ? a.out : NULL);
+        fprintf(stderr, "bench_engine: run %d: %.1f s\n", r + 1, runs[r].end_to_end_ms / 1e3);
+    }
+
+    printf("{\"engine\": \"sdxld\", \"backend\": \"%s\", \"device\": \"%s\", \"threads\": %d, "
+           "\"warmup\": %d, \"width\": %d, \"height\": %d, \"steps\": %d, \"strength\": %g, "
+           "\"guidance\": %g, "
+           "\"weight_bytes\": %llu, \"load_ms\": %.1f, \"peak_rss_after_load_bytes\": %.0f, "
+           "\"peak_rss_bytes\": %.0f, \"runs\": [",
+           info.backend, info.device, a.threads, a.warmup, runs[0].width, runs[0].height, a.steps,
+           (double)a.strength, (double)a.guidance, (unsigned long long)info.weight_bytes,
+           load_ms, rss_loaded, peak_rss_bytes());
+    for (int r = 0; r < a.runs; r++) {
+        const run_times *x = &runs[r];
+        printf("%s\n  {\"text_ms\": %.2f, \"vae_encode_ms\": %.2f, \"unet_ms\": %.2f, "
+               "\"unet_steps\": %d, \"vae_decode_ms\": %.2f, \"png_ms\": %.2f, "
+               "\"generate_ms\": %.2f, \"end_to_end_ms\": %.2f, \"cpu_ms\": %.1f, "
+               "\"text_cpu_ms\": %.1f, \"encode_unet_cpu_ms\": %.1f, \"vae_decode_cpu_ms\": %.1f}",
+               r ? "," : "", x->t.text_ms, x->t.vae_encode_ms, x->t.unet_ms, x->t.unet_steps,
+               x->t.vae_decode_ms, x->png_ms, x->t.total_ms, x->end_to_end_ms, x->cpu_ms,
+               x->cpu.encode - x->cpu.text, x->cpu.decode - x->cpu.encode,
+               x->cpu.done - x->cpu.decode);
+    }
+    printf("]}\n");
+
+    free(runs);
+    sdxl_session_close(session);
+    sdxl_model_close(model);
+    image_free(&input);
+    return 0;
+}

@@ -25,48 +25,9 @@
 
 #include "io/image.h"
 #include "sdxl.h"
+#include "bench_common.h"
 
 #define PROMPT_MAX 512
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-/* CPU time of the whole process (every thread), ms: on a shared machine, wall time measures the
- * other jobs too. */
-static double cpu_ms(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 +
-           (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-3;
-}
-
-static void die(sdxl_status st, const sdxl_error *err)
-{
-    if (st) {
-        fprintf(stderr, "bench_engine: %s: %s\n", sdxl_status_name(st), err->message);
-        exit(1);
-    }
-}
-
-/* VmHWM from /proc/self/status, in bytes (0 where there is no /proc). */
-static double peak_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    double kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %lf kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb * 1024.0;
-}
 
 static void read_image(const char *path, image *out)
 {
@@ -85,7 +46,7 @@ static void read_image(const char *path, image *out)
     }
     fclose(f);
     sdxl_error err;
-    die(image_decode(data, (size_t)size, NULL, out, NULL, &err), &err);
+    bench_check(image_decode(data, (size_t)size, NULL, out, NULL, &err), &err);
     free(data);
 }
 
@@ -108,17 +69,17 @@ static bool on_progress(void *user, const sdxl_progress *p)
 {
     stage_clock *c = user;
     if (p->stage == SDXL_STAGE_TEXT)
-        c->text = cpu_ms();
+        c->text = bench_cpu_ms();
     else if (p->stage == SDXL_STAGE_VAE_ENCODE)
-        c->encode = cpu_ms();
+        c->encode = bench_cpu_ms();
     else if (p->stage == SDXL_STAGE_VAE_DECODE)
-        c->decode = cpu_ms();
+        c->decode = bench_cpu_ms();
     return true;
 }
 
 static void on_image(void *user, int index, const sdxl_image *img, uint64_t seed)
 {
-    ((stage_clock *)user)->done = cpu_ms();
+    ((stage_clock *)user)->done = bench_cpu_ms();
 }
 
 typedef struct run_times {
@@ -160,14 +121,14 @@ static run_times run_once(sdxl_session *s, const bench_args *a, const sdxl_image
     gp.on_image_user = &clock;
     sdxl_error err;
     sdxl_result res;
-    double c0 = cpu_ms(), t0 = now_ms();
-    die(sdxl_generate(s, &gp, &res, &err), &err);
-    double t1 = now_ms();
+    double c0 = bench_cpu_ms(), t0 = (bench_now_s() * 1e3);
+    bench_check(sdxl_generate(s, &gp, &res, &err), &err);
+    double t1 = (bench_now_s() * 1e3);
     image view = {res.images[0].width, res.images[0].height, res.images[0].pixels};
     image_encode_params ep = image_encode_default_params();
     image_buffer png;
-    die(image_encode(&view, &ep, &png, &err), &err);
-    double t2 = now_ms(), c2 = cpu_ms();
+    bench_check(image_encode(&view, &ep, &png, &err), &err);
+    double t2 = (bench_now_s() * 1e3), c2 = bench_cpu_ms();
     if (out_path)
         write_file(out_path, &png);
     image_buffer_free(&png);
@@ -233,15 +194,15 @@ int main(int argc, char **argv)
     sdxl_model_params mp = sdxl_model_default_params();
     mp.backend = SDXL_BACKEND_CPU;
     mp.threads = a.threads;
-    double t0 = now_ms();
+    double t0 = (bench_now_s() * 1e3);
     sdxl_model *model;
-    die(sdxl_model_open(a.model, &mp, &model, &err), &err);
-    double load_ms = now_ms() - t0;
-    double rss_loaded = peak_rss_bytes();
+    bench_check(sdxl_model_open(a.model, &mp, &model, &err), &err);
+    double load_ms = (bench_now_s() * 1e3) - t0;
+    double rss_loaded = bench_peak_rss_bytes();
     sdxl_model_info info;
     sdxl_model_get_info(model, &info);
     sdxl_session *session;
-    die(sdxl_session_open(model, &session, &err), &err);
+    bench_check(sdxl_session_open(model, &session, &err), &err);
     fprintf(stderr, "bench_engine: loaded %s in %.1f s (%s, %s), peak RSS %.2f GB\n", a.model,
             load_ms / 1e3, info.backend, info.device, rss_loaded / 1e9);
 
@@ -264,7 +225,7 @@ int main(int argc, char **argv)
            "\"peak_rss_bytes\": %.0f, \"runs\": [",
            info.backend, info.device, a.threads, a.warmup, runs[0].width, runs[0].height, a.steps,
            (double)a.strength, (double)a.guidance, (unsigned long long)info.weight_bytes,
-           load_ms, rss_loaded, peak_rss_bytes());
+           load_ms, rss_loaded, bench_peak_rss_bytes());
     for (int r = 0; r < a.runs; r++) {
         const run_times *x = &runs[r];
         printf("%s\n  {\"text_ms\": %.2f, \"vae_encode_ms\": %.2f, \"unet_ms\": %.2f, "

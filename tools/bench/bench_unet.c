@@ -18,38 +18,9 @@
 
 #include "engine/unet.h"
 #include "engine/unet_flops.h"
+#include "bench_common.h"
 
 #define TEXT_TOKENS 77
-
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void die(sdxl_status st, const sdxl_error *err)
-{
-    if (st) {
-        fprintf(stderr, "bench_unet: %s: %s\n", sdxl_status_name(st), err->message);
-        exit(1);
-    }
-}
-
-/* VmHWM from /proc/self/status, in bytes (0 where there is no /proc). */
-static double peak_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    double kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %lf kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb * 1024.0;
-}
 
 /* An activation of the given shape holding values uniform in [-scale, scale). */
 static tensor input(backend *be, arena *a, int ndim, const int64_t *shape, float scale,
@@ -57,7 +28,7 @@ static tensor input(backend *be, arena *a, int ndim, const int64_t *shape, float
 {
     sdxl_error err;
     tensor t;
-    die(tensor_alloc(&t, a, DTYPE_F32, ndim, shape, &err), &err);
+    bench_check(tensor_alloc(&t, a, DTYPE_F32, ndim, shape, &err), &err);
     size_t n = (size_t)tensor_numel(&t);
     float *x = malloc(n * sizeof *x);
     if (!x) {
@@ -69,7 +40,7 @@ static tensor input(backend *be, arena *a, int ndim, const int64_t *shape, float
         s = s * 1664525u + 1013904223u;
         x[i] = ((float)(s >> 8) / 8388608.0f - 1.0f) * scale;
     }
-    die(backend_tensor_write(be, &t, DTYPE_F32, x, n, &err), &err);
+    bench_check(backend_tensor_write(be, &t, DTYPE_F32, x, n, &err), &err);
     free(x);
     return t;
 }
@@ -111,23 +82,23 @@ int main(int argc, char **argv)
     backend_params params = backend_default_params();
     params.n_threads = threads;
     backend *be;
-    die(backend_create("cpu", &params, &be, &err), &err);
+    bench_check(backend_create("cpu", &params, &be, &err), &err);
 
-    double t0 = now_seconds();
+    double t0 = bench_now_s();
     unet *u;
-    die(unet_load(model, be, &u, NULL, &err), &err);
-    double load_s = now_seconds() - t0;
-    double rss_loaded = peak_rss_bytes();
+    bench_check(unet_load(model, be, &u, NULL, &err), &err);
+    double load_s = bench_now_s() - t0;
+    double rss_loaded = bench_peak_rss_bytes();
 
     size_t plan;
-    die(unet_plan(u, be, b, h, w, TEXT_TOKENS, &plan, &err), &err);
+    bench_check(unet_plan(u, be, b, h, w, TEXT_TOKENS, &plan, &err), &err);
     const unet_config *cfg = &u->cfg;
     size_t inputs = sizeof(float) * (size_t)(b * (h * w * (cfg->in_channels + cfg->out_channels) +
                                                   TEXT_TOKENS * cfg->cross_attention_dim +
                                                   u->pooled_dim + 6)) +
                     5 * TENSOR_ALIGN;
     void *block;
-    die(backend_buffer_alloc(be, inputs + plan, &block, &err), &err);
+    bench_check(backend_buffer_alloc(be, inputs + plan, &block, &err), &err);
     arena a;
     arena_init_borrowed(&a, block, inputs + plan);
 
@@ -135,7 +106,7 @@ int main(int argc, char **argv)
     tensor text = input(be, &a, 3, (int64_t[]){b, TEXT_TOKENS, cfg->cross_attention_dim}, 1.0f, 2);
     tensor pooled = input(be, &a, 2, (int64_t[]){b, u->pooled_dim}, 1.0f, 3);
     tensor ids;
-    die(tensor_alloc(&ids, &a, DTYPE_F32, 2, (int64_t[]){b, 6}, &err), &err);
+    bench_check(tensor_alloc(&ids, &a, DTYPE_F32, 2, (int64_t[]){b, 6}, &err), &err);
     float *ids_host = malloc((size_t)b * 6 * sizeof *ids_host);
     if (!ids_host)
         return 1;
@@ -143,10 +114,10 @@ int main(int argc, char **argv)
         float row[6] = {(float)height, (float)width, 0, 0, (float)height, (float)width};
         memcpy(ids_host + i * 6, row, sizeof row);
     }
-    die(backend_tensor_write(be, &ids, DTYPE_F32, ids_host, (size_t)b * 6, &err), &err);
+    bench_check(backend_tensor_write(be, &ids, DTYPE_F32, ids_host, (size_t)b * 6, &err), &err);
     free(ids_host);
     tensor out;
-    die(tensor_alloc(&out, &a, DTYPE_F32, 4, (int64_t[]){b, h, w, cfg->out_channels}, &err),
+    bench_check(tensor_alloc(&out, &a, DTYPE_F32, 4, (int64_t[]){b, h, w, cfg->out_channels}, &err),
         &err);
 
     unet_flop_count flops = unet_flops(cfg, b, h, w, TEXT_TOKENS);
@@ -158,10 +129,10 @@ int main(int argc, char **argv)
            flops.attention / 1e9);
     double best = INFINITY;
     for (int r = 0; r < runs; r++) {
-        t0 = now_seconds();
-        die(unet_forward(u, be, &a, &latents, 999.0f, &text, &pooled, &ids, &out, &err), &err);
-        die(backend_synchronize(be, &err), &err);
-        double s = now_seconds() - t0;
+        t0 = bench_now_s();
+        bench_check(unet_forward(u, be, &a, &latents, 999.0f, &text, &pooled, &ids, &out, &err), &err);
+        bench_check(backend_synchronize(be, &err), &err);
+        double s = bench_now_s() - t0;
         best = s < best ? s : best;
         printf("forward run %d   %.2f s, %.1f GFLOP/s\n", r + 1, s, flops.total / s / 1e9);
     }
@@ -169,7 +140,7 @@ int main(int argc, char **argv)
     float *y = malloc(n * sizeof *y);
     if (!y)
         return 1;
-    die(backend_tensor_read(be, &out, DTYPE_F32, y, n, &err), &err);
+    bench_check(backend_tensor_read(be, &out, DTYPE_F32, y, n, &err), &err);
     double sum_abs = 0;
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -179,7 +150,7 @@ int main(int argc, char **argv)
     free(y);
     printf("output          mean |y| %.4f, %zu non-finite\n", sum_abs / (double)n, bad);
     printf("best            %.2f s, %.1f GFLOP/s; peak RSS %.2f GB\n", best,
-           flops.total / best / 1e9, peak_rss_bytes() / 1e9);
+           flops.total / best / 1e9, bench_peak_rss_bytes() / 1e9);
 
     backend_buffer_free(be, block);
     unet_free(u);

@@ -19,36 +19,7 @@
 #include <time.h>
 
 #include "engine/vae.h"
-
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static void die(sdxl_status st, const sdxl_error *err)
-{
-    if (st) {
-        fprintf(stderr, "bench_vae: %s: %s\n", sdxl_status_name(st), err->message);
-        exit(1);
-    }
-}
-
-/* VmHWM from /proc/self/status, in bytes (0 where there is no /proc). */
-static double peak_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    double kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %lf kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb * 1024.0;
-}
+#include "bench_common.h"
 
 /* An activation [b, h, w, c] holding values uniform in [-scale, scale). */
 static tensor input(backend *be, arena *a, int64_t b, int64_t h, int64_t w, int64_t c,
@@ -56,7 +27,7 @@ static tensor input(backend *be, arena *a, int64_t b, int64_t h, int64_t w, int6
 {
     sdxl_error err;
     tensor t;
-    die(tensor_alloc(&t, a, DTYPE_F32, 4, (int64_t[]){b, h, w, c}, &err), &err);
+    bench_check(tensor_alloc(&t, a, DTYPE_F32, 4, (int64_t[]){b, h, w, c}, &err), &err);
     size_t n = (size_t)tensor_numel(&t);
     float *x = malloc(n * sizeof *x);
     if (!x) {
@@ -68,7 +39,7 @@ static tensor input(backend *be, arena *a, int64_t b, int64_t h, int64_t w, int6
         s = s * 1664525u + 1013904223u;
         x[i] = ((float)(s >> 8) / 8388608.0f - 1.0f) * scale;
     }
-    die(backend_tensor_write(be, &t, DTYPE_F32, x, n, &err), &err);
+    bench_check(backend_tensor_write(be, &t, DTYPE_F32, x, n, &err), &err);
     free(x);
     return t;
 }
@@ -83,7 +54,7 @@ static size_t non_finite(backend *be, const tensor *t, double *mean_abs)
         fprintf(stderr, "bench_vae: out of memory\n");
         exit(1);
     }
-    die(backend_tensor_read(be, t, DTYPE_F32, y, n, &err), &err);
+    bench_check(backend_tensor_read(be, t, DTYPE_F32, y, n, &err), &err);
     double sum = 0;
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -107,7 +78,7 @@ typedef struct bench {
 static void make_arena(backend *be, size_t io, size_t plan, void **block, arena *a)
 {
     sdxl_error err;
-    die(backend_buffer_alloc(be, io + plan, block, &err), &err);
+    bench_check(backend_buffer_alloc(be, io + plan, block, &err), &err);
     arena_init_borrowed(a, *block, io + plan);
 }
 
@@ -117,7 +88,7 @@ static size_t run_decode(const bench *bn)
     int64_t c = vae_latent_channels(bn->v), b = bn->b;
     sdxl_error err;
     size_t plan;
-    die(vae_plan_decode(bn->v, bn->be, bn->tiling, b, h, w, &plan, &err), &err);
+    bench_check(vae_plan_decode(bn->v, bn->be, bn->tiling, b, h, w, &plan, &err), &err);
     size_t io = sizeof(float) * (size_t)(b * (h * w * c + bn->height * bn->width * 3)) +
                 2 * TENSOR_ALIGN;
     printf("decode          latents %lldx%lld -> %lldx%lld, arena plan %.1f MB (+ %.1f MB io)\n",
@@ -131,21 +102,21 @@ static size_t run_decode(const bench *bn)
     /* Latents as the UNet leaves them (unit scale), ÷ scaling_factor as the pipeline does. */
     tensor z = input(bn->be, &a, b, h, w, c, 1.0f / vae_scaling_factor(bn->v), 11);
     tensor y;
-    die(tensor_alloc(&y, &a, DTYPE_F32, 4, (int64_t[]){b, bn->height, bn->width, 3}, &err),
+    bench_check(tensor_alloc(&y, &a, DTYPE_F32, 4, (int64_t[]){b, bn->height, bn->width, 3}, &err),
         &err);
     double best = INFINITY;
     for (int r = 0; r < bn->runs; r++) {
-        double t0 = now_seconds();
-        die(vae_decode(bn->v, bn->be, &a, bn->tiling, &z, &y, &err), &err);
-        die(backend_synchronize(bn->be, &err), &err);
-        double s = now_seconds() - t0;
+        double t0 = bench_now_s();
+        bench_check(vae_decode(bn->v, bn->be, &a, bn->tiling, &z, &y, &err), &err);
+        bench_check(backend_synchronize(bn->be, &err), &err);
+        double s = bench_now_s() - t0;
         best = s < best ? s : best;
         printf("decode run %d    %.2f s\n", r + 1, s);
     }
     double mean_abs;
     size_t bad = non_finite(bn->be, &y, &mean_abs);
     printf("decode best     %.2f s; output mean |y| %.4f, %zu non-finite; peak RSS %.2f GB\n",
-           best, mean_abs, bad, peak_rss_bytes() / 1e9);
+           best, mean_abs, bad, bench_peak_rss_bytes() / 1e9);
     backend_buffer_free(bn->be, block);
     return bad;
 }
@@ -156,7 +127,7 @@ static size_t run_encode(const bench *bn)
     int64_t c = vae_latent_channels(bn->v), b = bn->b;
     sdxl_error err;
     size_t plan;
-    die(vae_plan_encode(bn->v, bn->be, bn->tiling, b, bn->height, bn->width, &plan, &err), &err);
+    bench_check(vae_plan_encode(bn->v, bn->be, bn->tiling, b, bn->height, bn->width, &plan, &err), &err);
     size_t io = sizeof(float) * (size_t)(b * (bn->height * bn->width * 3 + 2 * h * w * c)) +
                 3 * TENSOR_ALIGN;
     printf("encode          %lldx%lld -> latents %lldx%lld, arena plan %.1f MB (+ %.1f MB io)\n",
@@ -169,21 +140,21 @@ static size_t run_encode(const bench *bn)
     make_arena(bn->be, io, plan, &block, &a);
     tensor x = input(bn->be, &a, b, bn->height, bn->width, 3, 1.0f, 12);
     tensor mean, logvar;
-    die(tensor_alloc(&mean, &a, DTYPE_F32, 4, (int64_t[]){b, h, w, c}, &err), &err);
-    die(tensor_alloc(&logvar, &a, DTYPE_F32, 4, (int64_t[]){b, h, w, c}, &err), &err);
+    bench_check(tensor_alloc(&mean, &a, DTYPE_F32, 4, (int64_t[]){b, h, w, c}, &err), &err);
+    bench_check(tensor_alloc(&logvar, &a, DTYPE_F32, 4, (int64_t[]){b, h, w, c}, &err), &err);
     double best = INFINITY;
     for (int r = 0; r < bn->runs; r++) {
-        double t0 = now_seconds();
-        die(vae_encode(bn->v, bn->be, &a, bn->tiling, &x, &mean, &logvar, &err), &err);
-        die(backend_synchronize(bn->be, &err), &err);
-        double s = now_seconds() - t0;
+        double t0 = bench_now_s();
+        bench_check(vae_encode(bn->v, bn->be, &a, bn->tiling, &x, &mean, &logvar, &err), &err);
+        bench_check(backend_synchronize(bn->be, &err), &err);
+        double s = bench_now_s() - t0;
         best = s < best ? s : best;
         printf("encode run %d    %.2f s\n", r + 1, s);
     }
     double mean_abs;
     size_t bad = non_finite(bn->be, &mean, &mean_abs);
     printf("encode best     %.2f s; mean |mean| %.4f, %zu non-finite; peak RSS %.2f GB\n", best,
-           mean_abs, bad, peak_rss_bytes() / 1e9);
+           mean_abs, bad, bench_peak_rss_bytes() / 1e9);
     backend_buffer_free(bn->be, block);
     return bad;
 }
@@ -231,11 +202,11 @@ int main(int argc, char **argv)
     backend_params params = backend_default_params();
     params.n_threads = threads;
     backend *be;
-    die(backend_create("cpu", &params, &be, &err), &err);
-    double t0 = now_seconds();
+    bench_check(backend_create("cpu", &params, &be, &err), &err);
+    double t0 = bench_now_s();
     vae *v;
-    die(vae_load(model, be, &v, NULL, &err), &err);
-    double load_s = now_seconds() - t0;
+    bench_check(vae_load(model, be, &v, NULL, &err), &err);
+    double load_s = bench_now_s() - t0;
     vae_tiling tiling = vae_default_tiling(v);
     if (tile > 0) {
         tiling.enabled = true;
@@ -245,7 +216,7 @@ int main(int argc, char **argv)
     printf("model %s: %dx%d pixels (width x height), batch %d, threads %d, tiling %s\n", model,
            width, height, batch, threads, tile > 0 ? "on" : "off");
     printf("load            %.1f s, peak RSS after load %.2f GB\n", load_s,
-           peak_rss_bytes() / 1e9);
+           bench_peak_rss_bytes() / 1e9);
     bench bn = {v, be, &tiling, batch, height, width, runs};
     size_t bad = 0;
     if (decode)

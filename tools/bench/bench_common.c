@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -46,4 +47,28 @@ void bench_check(sdxl_status st, const sdxl_error *err)
                 err->message);
         exit(1);
     }
+}
+
+bench_model_args bench_default_args(void)
+{
+    return (bench_model_args){.width = 512, .height = 512, .batch = 1, .threads = 0, .runs = 1};
+}
+
+bool bench_parse_common(bench_model_args *a, const char *flag, const char *value)
+{
+    if (!strcmp(flag, "--model"))
+        a->model = value;
+    else if (!strcmp(flag, "--width"))
+        a->width = atoi(value);
+    else if (!strcmp(flag, "--height"))
+        a->height = atoi(value);
+    else if (!strcmp(flag, "--batch"))
+        a->batch = atoi(value);
+    else if (!strcmp(flag, "--threads"))
+        a->threads = atoi(value);
+    else if (!strcmp(flag, "--runs"))
+        a->runs = atoi(value);
+    else
+        return false;
+    return true;
 }

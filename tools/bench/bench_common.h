@@ -5,7 +5,22 @@
 #ifndef SDXL_BENCH_COMMON_H
 #define SDXL_BENCH_COMMON_H
 
+#include <stdbool.h>
+
 #include "sdxl.h"
+
+/* The flags every model benchmark takes: --model DIR --width W --height H --batch B
+ * --threads N --runs R. */
+typedef struct bench_model_args {
+    const char *model;
+    int width, height, batch, threads, runs;
+} bench_model_args;
+
+/* 512×512, batch 1, every core, one run, no model. */
+bench_model_args bench_default_args(void);
+
+/* Stores value when flag is one of the common flags; false for any other flag. */
+bool bench_parse_common(bench_model_args *a, const char *flag, const char *value);
 
 /* Monotonic wall time in seconds. */
 double bench_now_s(void);

@@ -54,26 +54,13 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL;
-    int width = 512, height = 512, batch = 1, threads = 0, runs = 1;
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
+    bench_model_args args = bench_default_args();
+    for (int i = 1; i < argc; i += 2)
+        if (i + 1 >= argc || !bench_parse_common(&args, argv[i], argv[i + 1]))
             return usage();
-        if (!strcmp(argv[i], "--model"))
-            model = argv[++i];
-        else if (!strcmp(argv[i], "--width"))
-            width = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--height"))
-            height = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch"))
-            batch = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads"))
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs"))
-            runs = atoi(argv[++i]);
-        else
-            return usage();
-    }
+    const char *model = args.model;
+    int width = args.width, height = args.height, batch = args.batch, threads = args.threads,
+        runs = args.runs;
     if (!model || width < 8 || height < 8 || batch < 1 || runs < 1)
         return usage();
     int64_t h = height / 8, w = width / 8, b = batch;

@@ -168,30 +168,22 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *part = "decode";
-    int width = 512, height = 512, batch = 1, threads = 0, runs = 1, tile = 0;
-    for (int i = 1; i < argc; i++) {
+    bench_model_args args = bench_default_args();
+    const char *part = "decode";
+    int tile = 0;
+    for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc)
             return usage();
-        if (!strcmp(argv[i], "--model"))
-            model = argv[++i];
-        else if (!strcmp(argv[i], "--width"))
-            width = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--height"))
-            height = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch"))
-            batch = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads"))
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--runs"))
-            runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--part"))
-            part = argv[++i];
+        if (!strcmp(argv[i], "--part"))
+            part = argv[i + 1];
         else if (!strcmp(argv[i], "--tile"))
-            tile = atoi(argv[++i]);
-        else
+            tile = atoi(argv[i + 1]);
+        else if (!bench_parse_common(&args, argv[i], argv[i + 1]))
             return usage();
     }
+    const char *model = args.model;
+    int width = args.width, height = args.height, batch = args.batch, threads = args.threads,
+        runs = args.runs;
     bool decode = !strcmp(part, "decode") || !strcmp(part, "both");
     bool encode = !strcmp(part, "encode") || !strcmp(part, "both");
     if (!model || width < 8 || height < 8 || batch < 1 || runs < 0 || tile < 0 ||

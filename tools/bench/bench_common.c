@@ -72,3 +72,25 @@ bool bench_parse_common(bench_model_args *a, const char *flag, const char *value
         return false;
     return true;
 }
+
+tensor bench_random_input(backend *be, arena *a, int ndim, const int64_t *shape, float scale,
+                          unsigned seed)
+{
+    sdxl_error err;
+    tensor t;
+    bench_check(tensor_alloc(&t, a, DTYPE_F32, ndim, shape, &err), &err);
+    size_t n = (size_t)tensor_numel(&t);
+    float *x = malloc(n * sizeof *x);
+    if (!x) {
+        fprintf(stderr, "%s: out of memory\n", program_invocation_short_name);
+        exit(1);
+    }
+    unsigned s = seed;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = ((float)(s >> 8) / 8388608.0f - 1.0f) * scale;
+    }
+    bench_check(backend_tensor_write(be, &t, DTYPE_F32, x, n, &err), &err);
+    free(x);
+    return t;
+}

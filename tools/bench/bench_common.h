@@ -6,7 +6,9 @@
 #define SDXL_BENCH_COMMON_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
+#include "backend/backend.h"
 #include "sdxl.h"
 
 /* The flags every model benchmark takes: --model DIR --width W --height H --batch B
@@ -31,6 +33,11 @@ double bench_cpu_ms(void);
 
 /* VmHWM from /proc/self/status, in bytes (0 where there is no /proc). */
 double bench_peak_rss_bytes(void);
+
+/* An F32 activation of the given shape from the arena, holding values uniform in
+ * [-scale, scale) from a fixed generator (the same inputs on every run and machine). */
+tensor bench_random_input(backend *be, arena *a, int ndim, const int64_t *shape, float scale,
+                          unsigned seed);
 
 /* Exits with "PROGRAM: CODE: message" when st is not SDXL_OK. */
 void bench_check(sdxl_status st, const sdxl_error *err);

@@ -22,29 +22,6 @@
 
 #define TEXT_TOKENS 77
 
-/* An activation of the given shape holding values uniform in [-scale, scale). */
-static tensor input(backend *be, arena *a, int ndim, const int64_t *shape, float scale,
-                    unsigned seed)
-{
-    sdxl_error err;
-    tensor t;
-    bench_check(tensor_alloc(&t, a, DTYPE_F32, ndim, shape, &err), &err);
-    size_t n = (size_t)tensor_numel(&t);
-    float *x = malloc(n * sizeof *x);
-    if (!x) {
-        fprintf(stderr, "bench_unet: out of memory\n");
-        exit(1);
-    }
-    unsigned s = seed;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = ((float)(s >> 8) / 8388608.0f - 1.0f) * scale;
-    }
-    bench_check(backend_tensor_write(be, &t, DTYPE_F32, x, n, &err), &err);
-    free(x);
-    return t;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_unet --model DIR [--width W] [--height H] [--batch B] "
@@ -89,9 +66,11 @@ int main(int argc, char **argv)
     arena a;
     arena_init_borrowed(&a, block, inputs + plan);
 
-    tensor latents = input(be, &a, 4, (int64_t[]){b, h, w, cfg->in_channels}, 1.0f, 1);
-    tensor text = input(be, &a, 3, (int64_t[]){b, TEXT_TOKENS, cfg->cross_attention_dim}, 1.0f, 2);
-    tensor pooled = input(be, &a, 2, (int64_t[]){b, u->pooled_dim}, 1.0f, 3);
+    tensor latents =
+        bench_random_input(be, &a, 4, (int64_t[]){b, h, w, cfg->in_channels}, 1.0f, 1);
+    tensor text = bench_random_input(
+        be, &a, 3, (int64_t[]){b, TEXT_TOKENS, cfg->cross_attention_dim}, 1.0f, 2);
+    tensor pooled = bench_random_input(be, &a, 2, (int64_t[]){b, u->pooled_dim}, 1.0f, 3);
     tensor ids;
     bench_check(tensor_alloc(&ids, &a, DTYPE_F32, 2, (int64_t[]){b, 6}, &err), &err);
     float *ids_host = malloc((size_t)b * 6 * sizeof *ids_host);

@@ -21,29 +21,6 @@
 #include "engine/vae.h"
 #include "bench_common.h"
 
-/* An activation [b, h, w, c] holding values uniform in [-scale, scale). */
-static tensor input(backend *be, arena *a, int64_t b, int64_t h, int64_t w, int64_t c,
-                    float scale, unsigned seed)
-{
-    sdxl_error err;
-    tensor t;
-    bench_check(tensor_alloc(&t, a, DTYPE_F32, 4, (int64_t[]){b, h, w, c}, &err), &err);
-    size_t n = (size_t)tensor_numel(&t);
-    float *x = malloc(n * sizeof *x);
-    if (!x) {
-        fprintf(stderr, "bench_vae: out of memory\n");
-        exit(1);
-    }
-    unsigned s = seed;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = ((float)(s >> 8) / 8388608.0f - 1.0f) * scale;
-    }
-    bench_check(backend_tensor_write(be, &t, DTYPE_F32, x, n, &err), &err);
-    free(x);
-    return t;
-}
-
 /* Non-finite values of t, and its mean absolute value in *mean_abs. */
 static size_t non_finite(backend *be, const tensor *t, double *mean_abs)
 {
@@ -100,7 +77,8 @@ static size_t run_decode(const bench *bn)
     arena a;
     make_arena(bn->be, io, plan, &block, &a);
     /* Latents as the UNet leaves them (unit scale), ÷ scaling_factor as the pipeline does. */
-    tensor z = input(bn->be, &a, b, h, w, c, 1.0f / vae_scaling_factor(bn->v), 11);
+    tensor z = bench_random_input(bn->be, &a, 4, (int64_t[]){b, h, w, c},
+                                  1.0f / vae_scaling_factor(bn->v), 11);
     tensor y;
     bench_check(tensor_alloc(&y, &a, DTYPE_F32, 4, (int64_t[]){b, bn->height, bn->width, 3}, &err),
         &err);
@@ -138,7 +116,8 @@ static size_t run_encode(const bench *bn)
     void *block;
     arena a;
     make_arena(bn->be, io, plan, &block, &a);
-    tensor x = input(bn->be, &a, b, bn->height, bn->width, 3, 1.0f, 12);
+    tensor x = bench_random_input(bn->be, &a, 4, (int64_t[]){b, bn->height, bn->width, 3},
+                                  1.0f, 12);
     tensor mean, logvar;
     bench_check(tensor_alloc(&mean, &a, DTYPE_F32, 4, (int64_t[]){b, h, w, c}, &err), &err);
     bench_check(tensor_alloc(&logvar, &a, DTYPE_F32, 4, (int64_t[]){b, h, w, c}, &err), &err);

@@ -283,10 +283,22 @@ static sdxl_status check_host_type(const char *op, const tensor *t, dtype host_t
     return SDXL_OK;
 }
 
+/* Host copies and waits cannot be part of a recorded graph (see backend_record_begin). */
+static sdxl_status check_not_recording(const backend *b, const char *what, sdxl_error *err)
+{
+    if (!b->recording)
+        return SDXL_OK;
+    return error_set(err, SDXL_ERR_UNSUPPORTED,
+                     "%s: the %s backend is recording a graph, which cannot hold host copies or "
+                     "waits; do them before backend_record_begin or after backend_record_end",
+                     what, b->ops->name);
+}
+
 sdxl_status backend_tensor_write(backend *b, tensor *t, dtype host_type, const void *src,
                                  size_t count, sdxl_error *err)
 {
     SDXL_TRY(check_host_type("tensor write", t, host_type, count, err));
+    SDXL_TRY(check_not_recording(b, "tensor write", err));
     if (!t->data)
         return SDXL_OK;
     return b->ops->tensor_write(b, t, host_type, src, err);
@@ -296,6 +308,7 @@ sdxl_status backend_tensor_read(backend *b, const tensor *t, dtype host_type, vo
                                 size_t count, sdxl_error *err)
 {
     SDXL_TRY(check_host_type("tensor read", t, host_type, count, err));
+    SDXL_TRY(check_not_recording(b, "tensor read", err));
     if (!t->data)
         return SDXL_OK;
     return b->ops->tensor_read(b, t, host_type, dst, err);
@@ -303,6 +316,7 @@ sdxl_status backend_tensor_read(backend *b, const tensor *t, dtype host_type, vo
 
 sdxl_status backend_synchronize(backend *b, sdxl_error *err)
 {
+    SDXL_TRY(check_not_recording(b, "synchronize", err));
     return b->ops->synchronize(b, err);
 }
 

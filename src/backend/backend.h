@@ -51,6 +51,12 @@ typedef struct backend_params {
     int n_threads;      /* host threads for the cpu backend; <= 0: every online CPU */
     int device;         /* GPU index (cuda) */
     dtype compute_type; /* float activations and weights: F32 (cpu); F16, BF16 or F32 (cuda) */
+    /* NULL, or a backend of the same kind on the same device whose queue (GPU stream) the new
+     * one shares, so that the two run their ops in the order they were called, with no wait
+     * between them: how one model computes its parts in two types (the VAE in BF16, the UNet
+     * in F16). It must outlive the new backend. The cpu backend runs ops as they are called
+     * and ignores it. */
+    backend *share_queue;
 } backend_params;
 
 backend_params backend_default_params(void);
@@ -90,6 +96,45 @@ sdxl_status backend_tensor_read(backend *b, const tensor *t, dtype host_type, vo
 
 /* Waits for every queued op; reports an error that happened while running them. */
 sdxl_status backend_synchronize(backend *b, sdxl_error *err);
+
+/* ---- recorded op sequences ---------------------------------------------------------------
+ *
+ * A backend that can record (cuda: a CUDA graph) keeps the ops called between
+ * backend_record_begin and backend_record_end, unrun, as a graph; backend_graph_launch then runs
+ * exactly those ops again, on the same tensors (addresses) with the same arguments, for a
+ * fraction of what launching them one by one costs. What a graph computes is what the ops
+ * compute when called: the bits are the same.
+ *
+ * While recording nothing runs, so nothing may need the host: tensor writes and reads and
+ * backend_synchronize fail, and so does an op that would first have to build a plan or grow
+ * scratch memory. Run the same ops once, unrecorded, just before recording them. An op that
+ * fails while recording spoils the recording: end it with out NULL.
+ *
+ * A graph holds the backend's scratch memory by address; when a later op (a larger shape)
+ * replaces that memory, the graph goes stale (backend_graph_current) and must be recorded
+ * again. The cpu backend cannot record: backend_can_record is false and the calls fail with
+ * SDXL_ERR_UNSUPPORTED.
+ *
+ *     if (backend_can_record(be)) {
+ *         run(be, ...);                                  // plans and scratch made here
+ *         SDXL_TRY(backend_record_begin(be, err));
+ *         sdxl_status st = run(be, ...);                 // recorded, not run
+ *         SDXL_TRY(backend_record_end(be, st ? NULL : &g, err));
+ *     }
+ *     ... write the inputs ...; backend_graph_launch(be, g, err); ... read the outputs ...
+ */
+typedef struct backend_graph backend_graph;
+
+bool backend_can_record(const backend *b);
+sdxl_status backend_record_begin(backend *b, sdxl_error *err);
+/* Ends the recording: *out is the graph, ready to launch; with out NULL it is dropped. */
+sdxl_status backend_record_end(backend *b, backend_graph **out, sdxl_error *err);
+/* False once scratch memory the graph uses has been replaced: record it again. */
+bool backend_graph_current(const backend *b, const backend_graph *g);
+/* Queues the recorded ops (like calling them: returns before they are done). */
+sdxl_status backend_graph_launch(backend *b, backend_graph *g, sdxl_error *err);
+/* NULL is fine. */
+void backend_graph_free(backend *b, backend_graph *g);
 
 /* ---- operations ------------------------------------------------------------------------ */
 
@@ -255,6 +300,13 @@ typedef struct backend_ops {
     sdxl_status (*tensor_read)(backend *b, const tensor *t, dtype host_type, void *dst,
                                sdxl_error *err);
     sdxl_status (*synchronize)(backend *b, sdxl_error *err);
+    /* Recording (all NULL when the backend cannot record). The wrappers keep
+     * backend.recording and refuse host copies while it is set. */
+    sdxl_status (*record_begin)(backend *b, sdxl_error *err);
+    sdxl_status (*record_end)(backend *b, backend_graph **out, sdxl_error *err);
+    bool (*graph_current)(const backend *b, const backend_graph *g);
+    sdxl_status (*graph_launch)(backend *b, backend_graph *g, sdxl_error *err);
+    void (*graph_free)(backend *b, backend_graph *g);
 
     sdxl_status (*linear)(backend *b, const tensor *x, const tensor *w, const tensor *bias,
                           backend_act act, tensor *y, sdxl_error *err);
@@ -298,6 +350,7 @@ typedef struct backend_ops {
 struct backend {
     const backend_ops *ops;
     backend_params params;
+    bool recording; /* between backend_record_begin and backend_record_end */
 };
 
 #endif /* SDXL_BACKEND_BACKEND_H */

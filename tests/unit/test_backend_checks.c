@@ -222,6 +222,11 @@ static void test_unknown_backend_and_types_are_refused(void **state)
                      SDXL_ERR_INVALID_ARGUMENT);
     assert_string_equal(backend_name(f->be), "cpu");
     assert_int_equal(backend_compute_type(f->be), DTYPE_F32);
+    /* The cpu backend runs ops as they come: it cannot record them. */
+    assert_false(backend_can_record(f->be));
+    assert_int_equal(backend_record_begin(f->be, &err), SDXL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "cannot record"));
+    assert_false(f->be->recording);
 }
 
 /* A small block (norm, conv, attention over its pixels), run on any arena. */

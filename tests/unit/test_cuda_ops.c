@@ -765,6 +765,132 @@ static void test_same_bits(void **state)
               (int64_t[]){600, 512}, 3);
 }
 
+/* ---- recorded graphs ---------------------------------------------------------------------- */
+
+/* conv 3x3 -> group norm + SiLU -> attention, on fixed tensors (what a graph replays). */
+static void run_block(backend *be, const tensor *x, const tensor *w, const tensor *gamma,
+                      tensor *c, tensor *h, tensor *y)
+{
+    sdxl_error err;
+    conv2d_params p = {1, 1, 1, 1, 1};
+    expect_ok(backend_conv2d(be, x, w, NULL, &p, c, &err), &err);
+    expect_ok(backend_group_norm(be, c, 32, 1e-5f, gamma, gamma, true, h, &err), &err);
+    tensor tokens, out;
+    int64_t n = x->shape[0], t = x->shape[1] * x->shape[2], ch = w->shape[0];
+    expect_ok(tensor_reshape(&tokens, h, 3, (int64_t[]){n, t, ch}, &err), &err);
+    expect_ok(tensor_reshape(&out, y, 3, (int64_t[]){n, t, ch}, &err), &err);
+    expect_ok(backend_attention(be, &tokens, &tokens, &tokens, (int)(ch / 64), false, &out, &err),
+              &err);
+}
+
+/* A recorded graph replays the ops on whatever the inputs hold at launch, to the same bits as
+ * running them; host copies are refused while recording and the backend works on after a
+ * spoilt recording; a graph whose scratch was replaced is stale and refused. */
+static void test_record(void **state)
+{
+    fixture *f = need_gpu(state);
+    sdxl_error err;
+    backend_params bp = backend_default_params();
+    bp.compute_type = f->type;
+    backend *be; /* a fresh backend: its scratch starts empty, so growing it is certain */
+    expect_ok(backend_create("cuda", &bp, &be, &err), &err);
+    assert_true(backend_can_record(be));
+    arena_mark dm = arena_get_mark(&f->device);
+    int64_t shape[4] = {2, 16, 16, 128};
+    size_t n = numel_of(4, shape);
+    float *wh = random_values(f, 128 * 128 * 9, 0.03f), *gh = random_values(f, 128, 1.0f);
+    tensor w, gamma, x, c, h, y, y_direct;
+    expect_ok(backend_weight_upload(be, TENSOR_WEIGHT_CONV, 4, (int64_t[]){128, 128, 3, 3},
+                                    DTYPE_F32, wh, &w, &err),
+              &err);
+    expect_ok(backend_weight_upload(be, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){128}, DTYPE_F32, gh,
+                                    &gamma, &err),
+              &err);
+    float *x1 = random_values(f, n, 1.0f), *x2 = random_values(f, n, 1.0f);
+    x = gpu_tensor(f, 4, shape, x1);
+    expect_ok(tensor_alloc(&c, &f->device, f->type, 4, shape, &err), &err);
+    expect_ok(tensor_alloc(&h, &f->device, f->type, 4, shape, &err), &err);
+    expect_ok(tensor_alloc(&y, &f->device, f->type, 4, shape, &err), &err);
+    expect_ok(tensor_alloc(&y_direct, &f->device, f->type, 4, shape, &err), &err);
+
+    run_block(be, &x, &w, &gamma, &c, &h, &y); /* plans and scratch */
+    backend_graph *g = NULL;
+    expect_ok(backend_record_begin(be, &err), &err);
+    assert_int_equal(backend_tensor_write(be, &x, DTYPE_F32, x2, n, &err), SDXL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "recording"));
+    assert_int_equal(backend_record_end(be, NULL, &err), SDXL_OK); /* spoilt: dropped */
+
+    expect_ok(backend_record_begin(be, &err), &err);
+    run_block(be, &x, &w, &gamma, &c, &h, &y);
+    expect_ok(backend_record_end(be, &g, &err), &err);
+    assert_non_null(g);
+    assert_true(backend_graph_current(be, g));
+
+    /* new inputs: the replay and the direct run agree bit for bit */
+    expect_ok(backend_tensor_write(be, &x, DTYPE_F32, x2, n, &err), &err);
+    expect_ok(backend_graph_launch(be, g, &err), &err);
+    void *replayed = read_bits(f, &y);
+    run_block(be, &x, &w, &gamma, &c, &h, &y_direct);
+    void *direct = read_bits(f, &y_direct);
+    assert_memory_equal(replayed, direct, tensor_nbytes(&y));
+    printf("  %-4s %-56s same bits\n", dtype_name(f->type), "recorded conv + norm + attention");
+
+    /* a much larger group norm replaces the scratch: the graph goes stale */
+    int64_t big[4] = {8, 64, 64, 128};
+    tensor bx, by;
+    float *bh = random_values(f, numel_of(4, big), 1.0f);
+    bx = gpu_tensor(f, 4, big, bh);
+    expect_ok(tensor_alloc(&by, &f->device, f->type, 4, big, &err), &err);
+    expect_ok(backend_group_norm(be, &bx, 32, 1e-5f, &gamma, &gamma, false, &by, &err), &err);
+    assert_false(backend_graph_current(be, g));
+    assert_int_equal(backend_graph_launch(be, g, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "stale"));
+
+    backend_graph_free(be, g);
+    backend_weight_free(be, &w);
+    backend_weight_free(be, &gamma);
+    backend_destroy(be);
+    free(replayed);
+    free(direct);
+    free(bh);
+    free(x1);
+    free(x2);
+    free(wh);
+    free(gh);
+    arena_reset_to(&f->device, dm);
+}
+
+/* A second backend on the first one's queue computes in its own type, and the two run their
+ * ops in call order (no wait between them). */
+static void test_share_queue(void **state)
+{
+    fixture *f = need_gpu(state);
+    sdxl_error err;
+    backend_params bp = backend_default_params();
+    bp.compute_type = f->type == DTYPE_BF16 ? DTYPE_F32 : DTYPE_BF16;
+    bp.share_queue = f->gpu;
+    backend *other;
+    expect_ok(backend_create("cuda", &bp, &other, &err), &err);
+    assert_int_equal(backend_compute_type(other), bp.compute_type);
+    arena_mark dm = arena_get_mark(&f->device);
+    size_t n = 1 << 20;
+    float *xh = random_values(f, n, 4.0f);
+    tensor x = gpu_tensor(f, 1, (int64_t[]){(int64_t)n}, xh), y, z;
+    expect_ok(tensor_alloc(&y, &f->device, f->type, 1, x.shape, &err), &err);
+    expect_ok(tensor_alloc(&z, &f->device, f->type, 1, x.shape, &err), &err);
+    /* f->gpu writes y, then `other` copies it to z with no wait between: z must be y. */
+    expect_ok(backend_scale(f->gpu, &x, 3.0f, 1.0f, &y, &err), &err);
+    expect_ok(backend_copy(other, &y, &z, &err), &err);
+    void *yb = read_bits(f, &y);
+    void *zb = read_bits(f, &z);
+    assert_memory_equal(yb, zb, tensor_nbytes(&y));
+    free(yb);
+    free(zb);
+    free(xh);
+    backend_destroy(other);
+    arena_reset_to(&f->device, dm);
+}
+
 /* ---- creation ------------------------------------------------------------------------------ */
 
 /* Where the backend cannot run, creating it fails cleanly and says why; where it can, it
@@ -805,7 +931,8 @@ static void test_create(void **state)
         cmocka_unit_test(test_group_norm), cmocka_unit_test(test_layer_norm),                      \
         cmocka_unit_test(test_softmax), cmocka_unit_test(test_attention),                          \
         cmocka_unit_test(test_activations), cmocka_unit_test(test_arithmetic),                     \
-        cmocka_unit_test(test_layout), cmocka_unit_test(test_same_bits)
+        cmocka_unit_test(test_layout), cmocka_unit_test(test_same_bits),                           \
+        cmocka_unit_test(test_record), cmocka_unit_test(test_share_queue)
 
 int main(void)
 {

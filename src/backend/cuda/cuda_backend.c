@@ -25,7 +25,7 @@ static void cuda_destroy(backend *b)
         cudnnDestroy(cb->dnn);
     if (cb->lt)
         cublasLtDestroy(cb->lt);
-    if (cb->stream)
+    if (cb->stream && cb->owns_stream)
         cudaStreamDestroy(cb->stream);
     free(cb);
 }
@@ -176,6 +176,11 @@ static const backend_ops cuda_ops = {
     .tensor_write = cuda_tensor_write,
     .tensor_read = cuda_tensor_read,
     .synchronize = cuda_synchronize,
+    .record_begin = cuda_record_begin,
+    .record_end = cuda_record_end,
+    .graph_current = cuda_graph_current,
+    .graph_launch = cuda_graph_launch,
+    .graph_free = cuda_graph_free,
     .linear = cuda_linear,
     .matmul = cuda_matmul,
     .conv2d = cuda_conv2d,
@@ -222,6 +227,23 @@ static sdxl_status find_device(int device, struct cudaDeviceProp *prop, sdxl_err
     return SDXL_OK;
 }
 
+/* Its own stream, or share_queue's (which must be a cuda backend on the same device). */
+static sdxl_status use_stream(cuda_backend *cb, backend *share_queue, sdxl_error *err)
+{
+    if (!share_queue) {
+        cb->owns_stream = true;
+        return cuda_check(cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking),
+                          "creating a stream", err);
+    }
+    if (share_queue->ops != cb->base.ops || cuda_of(share_queue)->device != cb->device)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "cuda backend: share_queue must be a cuda backend on GPU %d, not the %s "
+                         "backend given",
+                         cb->device, backend_name(share_queue));
+    cb->stream = cuda_of(share_queue)->stream;
+    return SDXL_OK;
+}
+
 sdxl_status cuda_backend_create(const backend_params *params, backend **out, sdxl_error *err)
 {
     *out = NULL;
@@ -242,8 +264,7 @@ sdxl_status cuda_backend_create(const backend_params *params, backend **out, sdx
     cb->max_shared_optin = (int)prop.sharedMemPerBlockOptin;
     sdxl_status st = cuda_check(cudaSetDevice(cb->device), "selecting the GPU", err);
     if (!st)
-        st = cuda_check(cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking),
-                        "creating a stream", err);
+        st = use_stream(cb, params->share_queue, err);
     if (!st)
         st = cuda_check_blas(cublasLtCreate(&cb->lt), "starting cuBLASLt", err);
     if (!st)

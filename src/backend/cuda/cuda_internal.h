@@ -66,12 +66,16 @@ typedef struct cuda_backend {
     int device;
     int max_shared_optin; /* bytes of shared memory one block may opt in to */
     cudaStream_t stream;
+    bool owns_stream;     /* false when the stream is another backend's (share_queue) */
     cublasLtHandle_t lt;
     cudnnHandle_t dnn;
     void *gemm_workspace; /* CUDA_GEMM_WORKSPACE bytes */
     cuda_buffer conv_workspace;
     cuda_buffer scratch; /* one op at a time: group-norm partials, attention blocks */
     cuda_plan_cache gemm_plans, conv_plans;
+    /* Counts replacements of conv_workspace and scratch: a graph recorded before the last one
+     * holds freed addresses (cuda_record.c). */
+    uint64_t scratch_generation;
 } cuda_backend;
 
 static inline cuda_backend *cuda_of(backend *b)
@@ -89,7 +93,8 @@ sdxl_status cuda_check_dnn(cudnnStatus_t s, const char *what, sdxl_error *err);
 /* After a kernel launch: a bad launch configuration shows up here, not at the next wait. */
 sdxl_status cuda_check_launch(const char *kernel, sdxl_error *err);
 
-/* Makes buf hold at least `bytes`; waits for queued work before it frees a smaller block. */
+/* Makes buf hold at least `bytes`; waits for queued work before it frees a smaller block.
+ * Refused while recording a graph (the wait and the allocation cannot be recorded). */
 sdxl_status cuda_buffer_reserve(cuda_backend *cb, cuda_buffer *buf, size_t bytes, const char *what,
                                 sdxl_error *err);
 void cuda_buffer_release(cuda_buffer *buf);
@@ -103,6 +108,14 @@ sdxl_status cuda_plan_cache_add(cuda_plan_cache *cache, void *plan, sdxl_error *
  * and so the bits, do not depend on where in an arena a tensor happens to start. */
 #define CUDA_ALIGNMENT_CAP 16u
 int cuda_alignment(const void *p, size_t offset_bytes);
+
+/* ---- recorded graphs (cuda_record.c) ---------------------------------------------------- */
+
+sdxl_status cuda_record_begin(backend *b, sdxl_error *err);
+sdxl_status cuda_record_end(backend *b, backend_graph **out, sdxl_error *err);
+bool cuda_graph_current(const backend *b, const backend_graph *g);
+sdxl_status cuda_graph_launch(backend *b, backend_graph *g, sdxl_error *err);
+void cuda_graph_free(backend *b, backend_graph *g);
 
 /* ---- matrix products (cuda_gemm.c) ------------------------------------------------------- */
 

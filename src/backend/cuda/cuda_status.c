@@ -46,6 +46,11 @@ sdxl_status cuda_buffer_reserve(cuda_backend *cb, cuda_buffer *buf, size_t bytes
 {
     if (buf->bytes >= bytes)
         return SDXL_OK;
+    if (cb->base.recording)
+        return error_set(err, SDXL_ERR_UNSUPPORTED,
+                         "cuda backend: %s must grow to %zu bytes while a graph is recording; run "
+                         "the same ops once before recording them",
+                         what, bytes);
     /* Queued ops may still read the old block. */
     sdxl_status st = cuda_check(cudaStreamSynchronize(cb->stream), "waiting to grow scratch", err);
     if (st)
@@ -62,6 +67,7 @@ sdxl_status cuda_buffer_reserve(cuda_backend *cb, cuda_buffer *buf, size_t bytes
     }
     buf->data = p;
     buf->bytes = bytes;
+    cb->scratch_generation++;
     return SDXL_OK;
 }
 

@@ -80,7 +80,8 @@ typedef enum sdxl_backend_kind {
 } sdxl_backend_kind;
 
 typedef enum sdxl_compute_dtype {
-    SDXL_DTYPE_AUTO = 0, /* cpu: fp32; cuda: fp16 for text encoders and UNet, bf16 for the VAE */
+    SDXL_DTYPE_AUTO = 0, /* cpu: fp32; cuda: fp16 (dtype), and for vae_dtype bf16 when dtype
+                          * is fp16 (SDXL's VAE overflows fp16), else dtype */
     SDXL_DTYPE_FP32 = 1,
     SDXL_DTYPE_FP16 = 2,
     SDXL_DTYPE_BF16 = 3,
@@ -94,7 +95,8 @@ typedef struct sdxl_model_params {
     sdxl_backend_kind backend;
     int threads;                  /* cpu threads; 0 = every online core */
     int device;                   /* cuda device index */
-    sdxl_compute_dtype dtype;
+    sdxl_compute_dtype dtype;     /* the text encoders and the UNet */
+    sdxl_compute_dtype vae_dtype; /* the VAE; auto: bf16 when dtype is fp16, else dtype */
     uint64_t memory_budget_bytes; /* activations above this are refused before a run; 0 = none */
     bool vae_tiling;              /* tiled VAE encode/decode (large images in less memory) */
     int prompt_cache_entries;     /* LRU cache of prompt embeddings; 0 disables */

@@ -3,7 +3,7 @@
  *
  *     sdxl-gen --model DIR [--image in.png] --prompt "a cat" [--negative-prompt TEXT]
  *              [--steps N] [--strength S] [--guidance G] [--seed N] [--batch N]
- *              [--width W] [--height H] [--threads N] [--backend B] [--dtype T]
+ *              [--width W] [--height H] [--threads N] [--backend B] [--dtype T] [--vae-dtype T]
  *              [--vae-tiling] -o out.png
  *
  * img2img with --image, txt2img without. A batch writes out-0.png, out-1.png, … (the format
@@ -33,7 +33,7 @@ typedef struct options {
     bool vae_tiling;
     int threads;
     sdxl_backend_kind backend;
-    sdxl_compute_dtype dtype;
+    sdxl_compute_dtype dtype, vae_dtype;
     sdxl_generate_params gen;
 } options;
 
@@ -57,7 +57,9 @@ static void usage(FILE *f)
             "  --threads N             cpu threads (default: every core)\n"
             "  --backend B             auto, cpu or cuda (default auto: cuda when built and a "
             "GPU is present)\n"
-            "  --dtype T               compute type: auto, fp32, fp16 or bf16 (default auto)\n"
+            "  --dtype T               compute type of the text encoders and UNet: auto, "
+            "fp32, fp16 or bf16 (default auto: fp32 on the cpu, fp16 on a GPU)\n"
+            "  --vae-dtype T           the VAE's (default auto: bf16 beside fp16, else --dtype's)\n"
             "  --vae-tiling            tiled VAE (large images in less memory)\n"
             "  -o, --output OUT        output file; .png, .jpg or .webp\n",
             SDXL_MAX_STEPS, (double)SDXL_MAX_GUIDANCE);
@@ -148,6 +150,8 @@ static bool parse_args(int argc, char **argv, options *o)
             ok = sdxl_backend_parse(v, &o->backend);
         else if (!strcmp(a, "--dtype"))
             ok = sdxl_dtype_parse(v, &o->dtype);
+        else if (!strcmp(a, "--vae-dtype"))
+            ok = sdxl_dtype_parse(v, &o->vae_dtype);
         else {
             fprintf(stderr, "sdxl-gen: unknown option %s; see --help\n", a);
             return false;
@@ -346,6 +350,7 @@ int main(int argc, char **argv)
     mp.threads = o.threads;
     mp.backend = o.backend;
     mp.dtype = o.dtype;
+    mp.vae_dtype = o.vae_dtype;
     mp.vae_tiling = o.vae_tiling;
     mp.load_progress = on_load;
     mp.load_progress_user = &load_bar;

@@ -77,16 +77,16 @@ static float *latents_of(const run *r, int index)
     return r->latents + (size_t)index * r->n;
 }
 
-/* One image's latents [C, h, w] into t [1, h, w, C], and back. */
+/* One image's latents [C, h, w] into t [1, h, w, C] on the VAE's backend, and back. */
 static sdxl_status write_nchw(const run *r, const float *src, tensor *t, sdxl_error *err)
 {
     nchw_to_nhwc(src, r->rows_nhwc, r->channels, r->hw);
-    return backend_tensor_write(r->m->be, t, DTYPE_F32, r->rows_nhwc, r->n, err);
+    return backend_tensor_write(r->m->vae_be, t, DTYPE_F32, r->rows_nhwc, r->n, err);
 }
 
 static sdxl_status read_nchw(const run *r, const tensor *t, float *dst, sdxl_error *err)
 {
-    SDXL_TRY(backend_tensor_read(r->m->be, t, DTYPE_F32, r->rows_nhwc, r->n, err));
+    SDXL_TRY(backend_tensor_read(r->m->vae_be, t, DTYPE_F32, r->rows_nhwc, r->n, err));
     nhwc_to_nchw(r->rows_nhwc, dst, r->channels, r->hw);
     return SDXL_OK;
 }
@@ -125,15 +125,15 @@ static sdxl_status stage_encode(run *r, sdxl_error *err)
     const sdxl_image *in = r->req->init_image;
     image picture = {.width = in->width, .height = in->height, .pixels = in->pixels};
     SDXL_TRY(image_processor_preprocess(&picture, sh->width, sh->height, r->pixels, err));
-    SDXL_TRY(backend_tensor_write(m->be, &e.image, DTYPE_F32, r->pixels,
+    SDXL_TRY(backend_tensor_write(m->vae_be, &e.image, DTYPE_F32, r->pixels,
                              (size_t)sh->width * sh->height * 3, err));
-    SDXL_TRY(vae_encode(m->vae, m->be, r->a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
+    SDXL_TRY(vae_encode(m->vae, m->vae_be, r->a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
     float scaling = m->limits.scaling_factor;
     for (int i = 0; i < r->batch; i++) {
         float *x = latents_of(r, i);
         rng_randn_f32(&r->gens[i], r->a_buf, r->n);
         SDXL_TRY(write_nchw(r, r->a_buf, &e.noise, err));
-        SDXL_TRY(vae_sample(m->be, &e.mean, &e.logvar, &e.noise, &e.sample, err));
+        SDXL_TRY(vae_sample(m->vae_be, &e.mean, &e.logvar, &e.noise, &e.sample, err));
         SDXL_TRY(read_nchw(r, &e.sample, x, err));
         for (size_t j = 0; j < r->n; j++)
             x[j] = scaling * x[j];
@@ -169,8 +169,10 @@ static sdxl_status denoise_step(run *r, denoise_tensors *d, size_t index, sdxl_e
     }
     SDXL_TRY(backend_tensor_write(m->be, &d->latents, DTYPE_F32, r->rows_nhwc,
                              (size_t)r->rows * r->n, err));
-    SDXL_TRY(unet_forward(m->unet, m->be, r->a, &d->latents, st.timestep, &r->text.embeds.embeds,
-                     &r->text.embeds.pooled, &r->text.time_ids, &d->pred, err));
+    SDXL_TRY(backend_tensor_write(m->be, &d->timestep, DTYPE_F32, &st.timestep, 1, err));
+    SDXL_TRY(unet_graphs_forward(&r->s->unet_graphs, m->unet, m->be, r->a, &d->latents,
+                                 &d->timestep, &r->text.embeds.embeds, &r->text.embeds.pooled,
+                                 &r->text.time_ids, &d->pred, err));
     SDXL_TRY(backend_tensor_read(m->be, &d->pred, DTYPE_F32, r->rows_nhwc, (size_t)r->rows * r->n,
                             err));
     bool cfg = r->req->shape.cfg;
@@ -231,9 +233,9 @@ static sdxl_status stage_decode(run *r, sdxl_error *err)
         for (size_t j = 0; j < r->n; j++)
             r->a_buf[j] = x[j] / scaling;
         SDXL_TRY(write_nchw(r, r->a_buf, &z.latents, err));
-        SDXL_TRY(vae_decode(m->vae, m->be, r->a, &m->tiling, &z.latents, &z.image, err));
+        SDXL_TRY(vae_decode(m->vae, m->vae_be, r->a, &m->tiling, &z.latents, &z.image, err));
         size_t values = (size_t)sh->width * sh->height * 3;
-        SDXL_TRY(backend_tensor_read(m->be, &z.image, DTYPE_F32, r->pixels, values, err));
+        SDXL_TRY(backend_tensor_read(m->vae_be, &z.image, DTYPE_F32, r->pixels, values, err));
         image decoded;
         SDXL_TRY(image_processor_postprocess(r->pixels, sh->width, sh->height, &decoded, err));
         r->out->images[i] = (sdxl_image){
@@ -253,6 +255,7 @@ static sdxl_status session_reserve(sdxl_session *s, size_t bytes, sdxl_error *er
     if (s->buffer && bytes <= s->capacity)
         return SDXL_OK;
     backend *be = s->model->be;
+    unet_graphs_clear(&s->unet_graphs, be); /* they replay the old block's addresses */
     backend_buffer_free(be, s->buffer);
     s->buffer = NULL;
     s->capacity = 0;

@@ -16,7 +16,9 @@
  *   decode    per image: latents / scaling factor → VAE decoder → uint8 pixels
  *
  * Latents live on the host between UNet calls, in torch's NCHW order (the random draws' order,
- * and the goldens'); the backend gets NHWC copies. Activation memory comes from one arena per
+ * and the goldens'); the backend gets NHWC copies. The VAE may run on a second backend of
+ * another compute type (sdxl_model.vae_be); what it takes and gives goes through the host too.
+ * UNet calls go through the session's recorded graphs (unet_graph.h). Activation memory comes from one arena per
  * session, sized by pipeline_plan for the request before anything runs.
  */
 #ifndef SDXL_ENGINE_PIPELINE_H
@@ -32,6 +34,7 @@
 #include "engine/prompt_encoder.h"
 #include "engine/scheduler.h"
 #include "engine/unet.h"
+#include "engine/unet_graph.h"
 #include "engine/vae.h"
 #include "sdxl.h"
 
@@ -43,7 +46,9 @@ struct sdxl_model {
     char name[PIPELINE_NAME_MAX];   /* the directory's base name */
     char device[PIPELINE_NAME_MAX]; /* what the backend runs on, in words */
     uint64_t memory_budget;         /* activation bytes refused above; 0: no limit */
-    backend *be;
+    backend *be;                    /* the text encoders and the UNet */
+    backend *vae_be;                /* the VAE: be, or a backend on be's queue computing in
+                                     * another type (bf16 beside an fp16 UNet on a GPU) */
     prompt_encoder *text;
     unet *unet;
     vae *vae;
@@ -62,6 +67,7 @@ struct sdxl_session {
     arena arena;
     scheduler sched;
     bool sched_ready; /* sched holds tables (scheduler_free needed) */
+    unet_graphs unet_graphs; /* recorded UNet calls over this arena */
 };
 
 /* Loads every component of a diffusers SDXL directory onto a new backend (model_open). */

@@ -22,7 +22,7 @@ sdxl_status pipeline_text_alloc(const sdxl_model *m, arena *a, const pipeline_sh
 sdxl_status pipeline_encode_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
                                   encode_tensors *t, sdxl_error *err)
 {
-    dtype type = backend_compute_type(m->be);
+    dtype type = backend_compute_type(m->vae_be);
     const pipeline_limits *lim = &m->limits;
     int64_t h = sh->height / lim->vae_scale, w = sh->width / lim->vae_scale;
     int64_t latent[4] = {1, h, w, lim->latent_channels};
@@ -40,6 +40,7 @@ sdxl_status pipeline_denoise_alloc(const sdxl_model *m, arena *a, const pipeline
     int64_t shape[4] = {pipeline_unet_rows(sh), sh->height / lim->vae_scale,
                         sh->width / lim->vae_scale, lim->latent_channels};
     dtype type = backend_compute_type(m->be);
+    SDXL_TRY(tensor_alloc(&t->timestep, a, DTYPE_F32, 1, (int64_t[]){1}, err));
     SDXL_TRY(tensor_alloc(&t->latents, a, type, 4, shape, err));
     return tensor_alloc(&t->pred, a, type, 4, shape, err);
 }
@@ -48,7 +49,7 @@ sdxl_status pipeline_decode_alloc(const sdxl_model *m, arena *a, const pipeline_
                                   decode_tensors *t, sdxl_error *err)
 {
     const pipeline_limits *lim = &m->limits;
-    dtype type = backend_compute_type(m->be);
+    dtype type = backend_compute_type(m->vae_be);
     SDXL_TRY(tensor_alloc(&t->latents, a, type, 4,
                      (int64_t[]){1, sh->height / lim->vae_scale, sh->width / lim->vae_scale,
                                  lim->latent_channels},
@@ -65,17 +66,17 @@ static sdxl_status plan_stages(const sdxl_model *m, arena *a, const pipeline_sha
     if (sh->img2img) {
         encode_tensors e;
         SDXL_TRY(pipeline_encode_alloc(m, a, sh, &e, err));
-        SDXL_TRY(vae_encode(m->vae, m->be, a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
+        SDXL_TRY(vae_encode(m->vae, m->vae_be, a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
         arena_reset_to(a, conditioning);
     }
     denoise_tensors d;
     SDXL_TRY(pipeline_denoise_alloc(m, a, sh, &d, err));
-    SDXL_TRY(unet_forward(m->unet, m->be, a, &d.latents, 0.0f, &text.embeds.embeds,
+    SDXL_TRY(unet_forward(m->unet, m->be, a, &d.latents, &d.timestep, &text.embeds.embeds,
                      &text.embeds.pooled, &text.time_ids, &d.pred, err));
     arena_reset_to(a, 0);
     decode_tensors z;
     SDXL_TRY(pipeline_decode_alloc(m, a, sh, &z, err));
-    return vae_decode(m->vae, m->be, a, &m->tiling, &z.latents, &z.image, err);
+    return vae_decode(m->vae, m->vae_be, a, &m->tiling, &z.latents, &z.image, err);
 }
 
 sdxl_status pipeline_plan(const sdxl_model *m, const pipeline_shape *shape, size_t *bytes,

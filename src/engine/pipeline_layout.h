@@ -30,6 +30,7 @@ typedef struct encode_tensors {
 } encode_tensors;
 
 typedef struct denoise_tensors {
+    tensor timestep; /* [1] F32 */
     tensor latents; /* [R, h, w, C] scaled UNet input */
     tensor pred;    /* [R, h, w, C] noise prediction */
 } denoise_tensors;

@@ -22,14 +22,16 @@ static const char *const COMPONENTS[][2] = {
     {"vae", "diffusion_pytorch_model"},
 };
 
-/* Bytes of tensor data in the files (what loading reads) and as the backend stores them. */
-static sdxl_status weight_sizes(const char *dir, dtype stored, uint64_t *file_bytes,
+/* Bytes of tensor data in the files (what loading reads) and as the backends store them. */
+static sdxl_status weight_sizes(const char *dir, const sdxl_model *m, uint64_t *file_bytes,
                                 uint64_t *held_bytes, sdxl_error *err)
 {
     *file_bytes = *held_bytes = 0;
     for (size_t c = 0; c < sizeof COMPONENTS / sizeof COMPONENTS[0]; c++) {
         char path[1024];
         SDXL_TRY(weights_find_file(dir, COMPONENTS[c][0], COMPONENTS[c][1], path, sizeof path, err));
+        bool is_vae = strcmp(COMPONENTS[c][0], "vae") == 0;
+        dtype stored = backend_compute_type(is_vae ? m->vae_be : m->be);
         safetensors_file f;
         SDXL_TRY(safetensors_open(&f, path, err));
         for (size_t i = 0; i < f.n_tensors; i++) {
@@ -56,6 +58,48 @@ static void describe_cpu(char *out, size_t n)
     snprintf(out, n, "%ld-core %s%s", cores, arch, simd);
 }
 
+static sdxl_status check_dtype(sdxl_compute_dtype t, const char *field, sdxl_error *err)
+{
+    if ((int)t >= (int)SDXL_DTYPE_AUTO && (int)t <= (int)SDXL_DTYPE_BF16)
+        return SDXL_OK;
+    return error_field(err,
+                       error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                                 "%s %d is unknown; use auto, fp32, fp16 or bf16", field, (int)t),
+                       field);
+}
+
+static const dtype GPU_TYPES[] = {DTYPE_F16, DTYPE_F32, DTYPE_F16, DTYPE_BF16};
+
+/* The VAE's type on a GPU: as asked, else bf16 beside fp16 (SDXL's VAE overflows fp16), else
+ * the UNet's. */
+static dtype gpu_vae_type(const sdxl_model_params *p, dtype unet_type)
+{
+    if (p->vae_dtype != SDXL_DTYPE_AUTO)
+        return GPU_TYPES[p->vae_dtype];
+    return unet_type == DTYPE_F16 ? DTYPE_BF16 : unet_type;
+}
+
+static const char *type_word(dtype t)
+{
+    return t == DTYPE_F16 ? "fp16" : t == DTYPE_BF16 ? "bf16" : "fp32";
+}
+
+/* A second cuda backend for the VAE, on the first one's queue, when its type differs. */
+static sdxl_status create_vae_backend(const sdxl_model_params *p, backend_params bp,
+                                      sdxl_model *m, sdxl_error *err)
+{
+    dtype unet_type = bp.compute_type, vae_type = gpu_vae_type(p, unet_type);
+    snprintf(m->device, sizeof m->device, "cuda device %d (%s, VAE %s)", p->device,
+             type_word(unet_type), type_word(vae_type));
+    if (vae_type == unet_type) {
+        m->vae_be = m->be;
+        return SDXL_OK;
+    }
+    bp.compute_type = vae_type;
+    bp.share_queue = m->be;
+    return backend_create("cuda", &bp, &m->vae_be, err);
+}
+
 static sdxl_status create_backend(const sdxl_model_params *p, sdxl_model *m, sdxl_error *err)
 {
     if (p->backend != SDXL_BACKEND_AUTO && p->backend != SDXL_BACKEND_CPU &&
@@ -65,12 +109,8 @@ static sdxl_status create_backend(const sdxl_model_params *p, sdxl_model *m, sdx
                                      "backend %d is unknown; use auto, cpu or cuda",
                                      (int)p->backend),
                            "backend");
-    if ((int)p->dtype < (int)SDXL_DTYPE_AUTO || (int)p->dtype > (int)SDXL_DTYPE_BF16)
-        return error_field(err,
-                           error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                                     "dtype %d is unknown; use auto, fp32, fp16 or bf16",
-                                     (int)p->dtype),
-                           "dtype");
+    SDXL_TRY(check_dtype(p->dtype, "dtype", err));
+    SDXL_TRY(check_dtype(p->vae_dtype, "vae_dtype", err));
     if (p->threads < 0)
         return error_field(err,
                            error_set(err, SDXL_ERR_INVALID_ARGUMENT,
@@ -83,25 +123,30 @@ static sdxl_status create_backend(const sdxl_model_params *p, sdxl_model *m, sdx
     bp.device = p->device;
     if (p->backend != SDXL_BACKEND_CPU) {
         /* auto, fp32, fp16, bf16: a GPU computes in fp16 unless told otherwise */
-        static const dtype gpu_types[] = {DTYPE_F16, DTYPE_F32, DTYPE_F16, DTYPE_BF16};
-        bp.compute_type = gpu_types[p->dtype];
+        bp.compute_type = GPU_TYPES[p->dtype];
         sdxl_status st = backend_create("cuda", &bp, &m->be, err);
         if (st == SDXL_OK) {
-            snprintf(m->device, sizeof m->device, "cuda device %d", p->device);
-            return SDXL_OK;
+            st = create_vae_backend(p, bp, m, err);
+            return st ? error_field(err, st, "vae_dtype") : SDXL_OK;
         }
         if (p->backend == SDXL_BACKEND_CUDA)
             return error_field(err, st, "backend");
         error_clear(err); /* auto: no usable GPU, so the cpu */
     }
-    if (p->dtype != SDXL_DTYPE_AUTO && p->dtype != SDXL_DTYPE_FP32)
+    const char *field = p->dtype != SDXL_DTYPE_AUTO && p->dtype != SDXL_DTYPE_FP32 ? "dtype"
+                        : p->vae_dtype != SDXL_DTYPE_AUTO && p->vae_dtype != SDXL_DTYPE_FP32
+                            ? "vae_dtype"
+                            : NULL;
+    if (field)
         return error_field(err,
                            error_set(err, SDXL_ERR_UNSUPPORTED,
-                                     "the cpu backend computes in fp32 only; use dtype auto or "
-                                     "fp32 (fp16 weight files are converted when loaded)"),
-                           "dtype");
+                                     "the cpu backend computes in fp32 only; use %s auto or "
+                                     "fp32 (fp16 weight files are converted when loaded)",
+                                     field),
+                           field);
     bp.compute_type = DTYPE_F32;
     SDXL_TRY(backend_create("cpu", &bp, &m->be, err));
+    m->vae_be = m->be;
     describe_cpu(m->device, sizeof m->device);
     return SDXL_OK;
 }
@@ -142,7 +187,7 @@ static sdxl_status load_parts(const char *dir, const sdxl_model_params *p, sdxl_
 {
     uint64_t file_bytes;
     SDXL_TRY(create_backend(p, m, err));
-    SDXL_TRY(weight_sizes(dir, backend_compute_type(m->be), &file_bytes, &m->weight_bytes, err));
+    SDXL_TRY(weight_sizes(dir, m, &file_bytes, &m->weight_bytes, err));
     weights_progress progress = {.total = file_bytes, .fn = p->load_progress,
                                  .user = p->load_progress_user};
     prompt_encoder_params pp = {.shipped_vocab_dir = NULL,
@@ -152,7 +197,7 @@ static sdxl_status load_parts(const char *dir, const sdxl_model_params *p, sdxl_
                                 .progress = &progress};
     SDXL_TRY(prompt_encoder_load(dir, m->be, &pp, &m->text, err));
     SDXL_TRY(unet_load(dir, m->be, &m->unet, &progress, err));
-    SDXL_TRY(vae_load(dir, m->be, &m->vae, &progress, err));
+    SDXL_TRY(vae_load(dir, m->vae_be, &m->vae, &progress, err));
     char path[1024];
     snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
     SDXL_TRY(scheduler_config_load(path, &m->scheduler_cfg, err));
@@ -192,9 +237,12 @@ void pipeline_model_unload(sdxl_model *m)
     vae_free(m->vae);
     unet_free(m->unet);
     prompt_encoder_free(m->text);
+    if (m->vae_be != m->be)
+        backend_destroy(m->vae_be); /* first: it runs on be's queue */
     backend_destroy(m->be);
     m->vae = NULL;
     m->unet = NULL;
     m->text = NULL;
+    m->vae_be = NULL;
     m->be = NULL;
 }

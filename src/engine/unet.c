@@ -67,7 +67,7 @@ static const conv2d_params conv_down = {2, 1, 1, 1, 1};
 /* emb [B, temb] = time_embedding(sinusoids(t)) + add_embedding([pooled, sinusoids(time ids)]).
  * The timestep is one value for the batch, so its MLP runs on one row and is added to every
  * image's row (each row of a batched product is computed as it would be alone). */
-static sdxl_status time_embedding(const unet *u, backend *be, arena *a, float timestep,
+static sdxl_status time_embedding(const unet *u, backend *be, arena *a, const tensor *timestep,
                                   const tensor *pooled, const tensor *time_ids, tensor *emb,
                                   sdxl_error *err)
 {
@@ -76,12 +76,10 @@ static sdxl_status time_embedding(const unet *u, backend *be, arena *a, float ti
     int64_t b = emb->shape[0], temb = cfg->time_embed_dim, c0 = cfg->block_out_channels[0];
     int64_t d = cfg->addition_time_embed_dim;
     float shift = (float)cfg->freq_shift;
-    tensor t, t_sin, t_hidden, t_emb, ids, ids_sin, cond, cond_hidden;
+    tensor t_sin, t_hidden, t_emb, ids, ids_sin, cond, cond_hidden;
 
-    SDXL_TRY(tensor_alloc(&t, a, DTYPE_F32, 1, (int64_t[]){1}, err));
-    SDXL_TRY(backend_tensor_write(be, &t, DTYPE_F32, &timestep, 1, err));
     SDXL_TRY(tensor_alloc(&t_sin, a, type, 2, (int64_t[]){1, c0}, err));
-    SDXL_TRY(backend_timestep_embedding(be, &t, cfg->flip_sin_to_cos, shift, UNET_MAX_PERIOD,
+    SDXL_TRY(backend_timestep_embedding(be, timestep, cfg->flip_sin_to_cos, shift, UNET_MAX_PERIOD,
                                         &t_sin, err));
     SDXL_TRY(tensor_alloc(&t_hidden, a, type, 2, (int64_t[]){1, temb}, err));
     SDXL_TRY(backend_linear(be, &t_sin, &u->time_1_w, &u->time_1_b, BACKEND_ACT_SILU, &t_hidden,
@@ -214,7 +212,7 @@ static int64_t up_path_numel(const unet_config *cfg, const level_sizes *ls, int6
 }
 
 static sdxl_status forward(const unet *u, backend *be, arena *a, const tensor *latents,
-                           float timestep, const tensor *text, const tensor *pooled,
+                           const tensor *timestep, const tensor *text, const tensor *pooled,
                            const tensor *time_ids, tensor *out, sdxl_error *err)
 {
     const unet_config *cfg = &u->cfg;
@@ -260,9 +258,9 @@ static sdxl_status forward(const unet *u, backend *be, arena *a, const tensor *l
 
 /* Every input's shape against the config and the latents' batch, with a message that names
  * the argument (the backend would only name an op deep inside the network). */
-static sdxl_status check_inputs(const unet *u, const tensor *latents, const tensor *text,
-                                const tensor *pooled, const tensor *time_ids, const tensor *out,
-                                sdxl_error *err)
+static sdxl_status check_inputs(const unet *u, const tensor *latents, const tensor *timestep,
+                                const tensor *text, const tensor *pooled,
+                                const tensor *time_ids, const tensor *out, sdxl_error *err)
 {
     const unet_config *cfg = &u->cfg;
     char s[96];
@@ -271,6 +269,9 @@ static sdxl_status check_inputs(const unet *u, const tensor *latents, const tens
                          "unet: latents %s must be [B, h, w, %d]",
                          tensor_shape_str(latents, s, sizeof s), cfg->in_channels);
     int64_t b = latents->shape[0];
+    if (timestep->ndim != 1 || timestep->shape[0] != 1 || timestep->type != DTYPE_F32)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "unet: timestep %s must be F32 [1]",
+                         tensor_shape_str(timestep, s, sizeof s));
     if (text->ndim != 3 || text->shape[0] != b || text->shape[2] != cfg->cross_attention_dim)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "unet: text embeddings %s must be [%lld, T, %d]",
@@ -296,10 +297,10 @@ static sdxl_status check_inputs(const unet *u, const tensor *latents, const tens
 }
 
 sdxl_status unet_forward(const unet *u, backend *be, arena *a, const tensor *latents,
-                         float timestep, const tensor *text, const tensor *pooled,
+                         const tensor *timestep, const tensor *text, const tensor *pooled,
                          const tensor *time_ids, tensor *out, sdxl_error *err)
 {
-    SDXL_TRY(check_inputs(u, latents, text, pooled, time_ids, out, err));
+    SDXL_TRY(check_inputs(u, latents, timestep, text, pooled, time_ids, out, err));
     arena_mark mark = arena_get_mark(a);
     sdxl_status st = forward(u, be, a, latents, timestep, text, pooled, time_ids, out, err);
     arena_reset_to(a, mark);
@@ -313,7 +314,8 @@ sdxl_status unet_plan(const unet *u, backend *be, int64_t batch, int64_t height,
     dtype type = backend_compute_type(be);
     arena plan;
     arena_init_planning(&plan);
-    tensor latents, text, pooled, time_ids, out;
+    tensor latents, timestep, text, pooled, time_ids, out;
+    SDXL_TRY(tensor_alloc(&timestep, &plan, DTYPE_F32, 1, (int64_t[]){1}, err));
     SDXL_TRY(tensor_alloc(&latents, &plan, type, 4,
                           (int64_t[]){batch, height, width, cfg->in_channels}, err));
     SDXL_TRY(tensor_alloc(&text, &plan, type, 3,
@@ -324,7 +326,7 @@ sdxl_status unet_plan(const unet *u, backend *be, int64_t batch, int64_t height,
                           (int64_t[]){batch, height, width, cfg->out_channels}, err));
     arena_mark inputs = arena_get_mark(&plan);
     sdxl_status st =
-        unet_forward(u, be, &plan, &latents, 0.0f, &text, &pooled, &time_ids, &out, err);
+        unet_forward(u, be, &plan, &latents, &timestep, &text, &pooled, &time_ids, &out, err);
     /* The first allocation's alignment padding depends on where the caller's arena stands. */
     *bytes = arena_peak(&plan) - inputs + TENSOR_ALIGN;
     arena_free(&plan);

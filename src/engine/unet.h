@@ -19,8 +19,9 @@
  *     st = unet_load(model_dir, be, &u, progress, err);
  *     size_t bytes;
  *     st = unet_plan(u, be, batch, h, w, 77, &bytes, err);   // arena space beyond the inputs
- *     ... make latents, text, pooled, time_ids and out in an arena with that much room ...
- *     st = unet_forward(u, be, arena, &latents, 999.0f, &text, &pooled, &time_ids, &out, err);
+ *     ... make latents, timestep, text, pooled, time_ids and out in an arena with that much
+ *     room, and write the inputs (backend_tensor_write) ...
+ *     st = unet_forward(u, be, arena, &latents, &timestep, &text, &pooled, &time_ids, &out, err);
  *     unet_free(u);
  *
  * A loaded unet is read-only during unet_forward: several sessions (arenas) may share it.
@@ -81,14 +82,17 @@ sdxl_status unet_plan(const unet *u, backend *be, int64_t batch, int64_t height,
 
 /* One noise prediction, the same timestep for every image of the batch:
  *   latents [B, h, w, in_channels]   (already scaled by the scheduler's scale_model_input)
+ *   timestep [1] F32                 (a tensor, so that a recorded call reads it anew)
  *   text    [B, T, cross_attention_dim]   (prompt embeddings, T = 77 for SDXL)
  *   pooled  [B, pooled_dim]               (text_encoder_2's pooled projection)
  *   time_ids [B, 6]   (original height, width, crop top, left, target height, width)
  *   out     [B, h, w, out_channels]   (already made; not one of the inputs)
  * Temporaries come from a and are released before returning. Any h, w >= 1 (odd sides are
- * handled as diffusers does). */
+ * handled as diffusers does). When every upsampling doubles the size (h and w divisible by
+ * 2^(levels - 1), e.g. 64x64) the call makes no host copy, so a backend can record it
+ * (unet_graph.h); other sizes write index tables for the upsampling. */
 sdxl_status unet_forward(const unet *u, backend *be, arena *a, const tensor *latents,
-                         float timestep, const tensor *text, const tensor *pooled,
+                         const tensor *timestep, const tensor *text, const tensor *pooled,
                          const tensor *time_ids, tensor *out, sdxl_error *err);
 
 #endif /* SDXL_ENGINE_UNET_H */

@@ -15,6 +15,7 @@ typedef enum flag_id {
     FLAG_MODEL,
     FLAG_BACKEND,
     FLAG_DTYPE,
+    FLAG_VAE_DTYPE,
     FLAG_THREADS,
     FLAG_IO_THREADS,
     FLAG_LISTEN,
@@ -46,8 +47,12 @@ static const struct flag {
     {FLAG_MODEL, "model", "DIR", "model directory in diffusers layout (required)"},
     {FLAG_BACKEND, "backend", "auto|cpu|cuda", "compute backend (default auto: cuda when built "
                                                "and a GPU is present)"},
-    {FLAG_DTYPE, "dtype", "auto|fp32|fp16|bf16", "compute type (default auto: fp32 on the cpu, "
-                                                 "fp16 on a GPU)"},
+    {FLAG_DTYPE, "dtype", "auto|fp32|fp16|bf16", "compute type of the text encoders and the "
+                                                 "UNet (default auto: fp32 on the cpu, fp16 on a "
+                                                 "GPU)"},
+    {FLAG_VAE_DTYPE, "vae-dtype", "auto|fp32|fp16|bf16", "compute type of the VAE (default auto: "
+                                                         "bf16 beside an fp16 UNet, which SDXL's "
+                                                         "VAE overflows; else --dtype's)"},
     {FLAG_THREADS, "threads", "N", "engine CPU threads; 0 = every core (default 0)"},
     {FLAG_IO_THREADS, "io-threads", "N", "threads decoding requests and encoding images, off "
                                          "the engine's thread (default 2)"},
@@ -216,7 +221,8 @@ static sdxl_status apply_flag(const struct flag *f, const char *value, server_op
             return bad_value(err, f->name, value, "auto, cpu or cuda");
         return SDXL_OK;
     case FLAG_DTYPE:
-        if (!sdxl_dtype_parse(value, &o->dtype))
+    case FLAG_VAE_DTYPE:
+        if (!sdxl_dtype_parse(value, f->id == FLAG_DTYPE ? &o->dtype : &o->vae_dtype))
             return bad_value(err, f->name, value, "auto, fp32, fp16 or bf16");
         return SDXL_OK;
     case FLAG_THREADS:

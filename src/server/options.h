@@ -25,6 +25,7 @@ typedef struct server_options {
     char model_dir[OPTIONS_PATH_MAX];
     sdxl_backend_kind backend;
     sdxl_compute_dtype dtype;
+    sdxl_compute_dtype vae_dtype;
     int threads;                 /* engine cpu threads; 0 = every core */
     int io_threads;              /* decode/encode pool */
     char listen[256];            /* HOST:PORT, or empty for none */

@@ -180,6 +180,7 @@ static void *worker_main(void *arg)
     sdxl_model_params mp = sdxl_model_default_params();
     mp.backend = s->opts.backend;
     mp.dtype = s->opts.dtype;
+    mp.vae_dtype = s->opts.vae_dtype;
     mp.threads = s->opts.threads;
     mp.memory_budget_bytes = s->opts.memory_budget_bytes;
     mp.load_progress = load_progress;

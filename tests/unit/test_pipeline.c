@@ -11,6 +11,12 @@
  * sums in another order (~1e-6); a wrong draw order, seed or timestep moves latents by O(1).
  * All cases run in one session, one after another, so the arena is re-planned and grown
  * between shapes as a server's would be.
+ *
+ * On a machine with a GPU the golden cases run on the cuda backend too: in fp32 under the same
+ * tolerances, and in the default types (fp16 UNet and text encoders, bf16 VAE) under
+ * tolerances for 11- and 8-bit mantissas; and a request repeated on one session, whose second
+ * run replays the UNet graph the first recorded, gives the same bits. Without a GPU those tests
+ * are skipped, saying why.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,9 +33,23 @@
 #include "support/golden.h"
 #include "support/paths.h"
 
-#define LATENTS_REL_L2 1e-4
-#define PIXELS_MAX_ABS 2.0
 #define MAX_STEPS_LOGGED (SDXL_MAX_STEPS + 2)
+
+/* Where and in what types the pipeline runs, and how close it must come to the goldens. */
+typedef struct run_config {
+    sdxl_backend_kind backend;
+    sdxl_compute_dtype dtype, vae_dtype;
+    double latents_rel_l2, pixels_max_abs;
+} run_config;
+
+static const run_config CPU = {SDXL_BACKEND_CPU, SDXL_DTYPE_FP32, SDXL_DTYPE_FP32, 1e-4, 2.0};
+static const run_config CUDA_FP32 = {SDXL_BACKEND_CUDA, SDXL_DTYPE_FP32, SDXL_DTYPE_FP32, 1e-4,
+                                     2.0};
+/* fp16 rounds every activation to 11 bits (4.9e-4 relative) and bf16 the VAE's to 8 bits
+ * (3.9e-3): over a UNet and a VAE that is a few 1e-3 in the latents and a few levels of 255
+ * in the pixels. A wrong op is O(1) in both. */
+static const run_config CUDA_DEFAULT = {SDXL_BACKEND_CUDA, SDXL_DTYPE_AUTO, SDXL_DTYPE_AUTO, 2e-2,
+                                        12.0};
 
 static const char *const CASES[] = {"i2i_a", "i2i_b", "i2i_c",   "i2i_d", "i2i_e",
                                     "i2i_cfg", "i2i_batch", "t2i_a", "t2i_b", "t2i_c"};
@@ -79,15 +99,23 @@ static void run_logged(sdxl_session *s, const sdxl_generate_params *gp, latents_
     check_ok(pipeline_run(s, &req, bytes, res, &err), &err);
 }
 
-static sdxl_model *open_model(const char *name)
+static sdxl_model *open_model(const char *name, const run_config *rc)
 {
     char dir[1024];
     test_model_dir(name, dir, sizeof dir);
     sdxl_model_params mp = sdxl_model_default_params();
     mp.threads = 2;
+    mp.backend = rc->backend;
+    mp.dtype = rc->dtype;
+    mp.vae_dtype = rc->vae_dtype;
     sdxl_model *m;
     sdxl_error err;
-    check_ok(sdxl_model_open(dir, &mp, &m, &err), &err);
+    sdxl_status st = sdxl_model_open(dir, &mp, &m, &err);
+    if (st == SDXL_ERR_UNSUPPORTED && rc->backend == SDXL_BACKEND_CUDA) {
+        print_message("skipped, no cuda backend here: %s\n", err.message);
+        skip();
+    }
+    check_ok(st, &err);
     return m;
 }
 
@@ -114,7 +142,7 @@ static double get_scalar(const golden *g, const char *c, const char *field)
     return x;
 }
 
-static void run_case(const golden *g, sdxl_session *s, const char *c)
+static void run_case(const golden *g, sdxl_session *s, const char *c, const run_config *rc)
 {
     char key[128], label[160];
     sdxl_error err;
@@ -176,14 +204,15 @@ static void run_case(const golden *g, sdxl_session *s, const char *c)
     float *want = get_f32(g, c, "latents_init", &shape);
     assert_int_equal(shape.numel, log.count);
     snprintf(label, sizeof label, "%s latents_init", c);
-    GOLDEN_ASSERT_CLOSE(label, log.step[0], want, shape.numel, INFINITY, LATENTS_REL_L2);
+    GOLDEN_ASSERT_CLOSE(label, log.step[0], want, shape.numel, INFINITY, rc->latents_rel_l2);
     free(want);
     for (int k = 0; k < n_steps; k++) {
         char field[32];
         snprintf(field, sizeof field, "latents.step%d", k);
         want = get_f32(g, c, field, &shape);
         snprintf(label, sizeof label, "%s %s", c, field);
-        GOLDEN_ASSERT_CLOSE(label, log.step[k + 1], want, shape.numel, INFINITY, LATENTS_REL_L2);
+        GOLDEN_ASSERT_CLOSE(label, log.step[k + 1], want, shape.numel, INFINITY,
+                            rc->latents_rel_l2);
         free(want);
     }
 
@@ -199,7 +228,7 @@ static void run_case(const golden *g, sdxl_session *s, const char *c)
             got[(size_t)i * per_image + j] = res.images[i].pixels[j];
     }
     snprintf(label, sizeof label, "%s pixels", c);
-    GOLDEN_ASSERT_CLOSE(label, got, want, shape.numel, PIXELS_MAX_ABS, INFINITY);
+    GOLDEN_ASSERT_CLOSE(label, got, want, shape.numel, rc->pixels_max_abs, INFINITY);
 
     free(got);
     free(want);
@@ -212,16 +241,16 @@ static void run_case(const golden *g, sdxl_session *s, const char *c)
     free(size);
 }
 
-static void run_golden_file(const char *model_name, const char *file)
+static void run_golden_file(const char *model_name, const char *file, const run_config *rc)
 {
+    sdxl_model *m = open_model(model_name, rc);
     golden g;
     sdxl_error err;
     GOLDEN_ASSERT_OK(golden_open(&g, file, &err), err);
-    sdxl_model *m = open_model(model_name);
     sdxl_session *s;
     check_ok(sdxl_session_open(m, &s, &err), &err);
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
-        run_case(&g, s, CASES[i]);
+        run_case(&g, s, CASES[i], rc);
     sdxl_session_close(s);
     sdxl_model_close(m);
     golden_close(&g);
@@ -230,13 +259,27 @@ static void run_golden_file(const char *model_name, const char *file)
 static void test_golden_tiny_a(void **state)
 {
     (void)state;
-    run_golden_file("tiny-a", "pipeline_tiny-a.safetensors");
+    run_golden_file("tiny-a", "pipeline_tiny-a.safetensors", &CPU);
 }
 
 static void test_golden_tiny_b(void **state)
 {
     (void)state;
-    run_golden_file("tiny-b", "pipeline_tiny-b.safetensors");
+    run_golden_file("tiny-b", "pipeline_tiny-b.safetensors", &CPU);
+}
+
+static void test_golden_cuda_fp32(void **state)
+{
+    (void)state;
+    run_golden_file("tiny-a", "pipeline_tiny-a.safetensors", &CUDA_FP32);
+    run_golden_file("tiny-b", "pipeline_tiny-b.safetensors", &CUDA_FP32);
+}
+
+static void test_golden_cuda_default_types(void **state)
+{
+    (void)state;
+    run_golden_file("tiny-a", "pipeline_tiny-a.safetensors", &CUDA_DEFAULT);
+    run_golden_file("tiny-b", "pipeline_tiny-b.safetensors", &CUDA_DEFAULT);
 }
 
 /* ---- a batch equals its single images ------------------------------------------------------ */
@@ -292,7 +335,7 @@ static void check_batch_equals_singles(sdxl_session *s, sdxl_generate_params gp)
 static void test_batch_equals_single_images(void **state)
 {
     (void)state;
-    sdxl_model *m = open_model("tiny-a");
+    sdxl_model *m = open_model("tiny-a", &CPU);
     sdxl_session *s;
     sdxl_error err;
     check_ok(sdxl_session_open(m, &s, &err), &err);
@@ -323,12 +366,74 @@ static void test_batch_equals_single_images(void **state)
     sdxl_model_close(m);
 }
 
+/* ---- a replayed UNet graph equals the direct run ---------------------------------------- */
+
+/* The first request of a shape runs the UNet op by op and records it; the same request again
+ * replays the recording: every latent and pixel must be the same bits. Then a request of
+ * another size in between (new plans, maybe larger scratch) and the first shape once more. */
+static void test_graph_replay_same_bits(void **state)
+{
+    (void)state;
+    sdxl_model *m = open_model("tiny-a", &CUDA_DEFAULT);
+    sdxl_session *s;
+    sdxl_error err;
+    check_ok(sdxl_session_open(m, &s, &err), &err);
+    sdxl_image picture = make_picture();
+    sdxl_generate_params gp = sdxl_default_generate_params();
+    gp.prompt = "a red house by the sea";
+    gp.init_image = &picture;
+    gp.seed = 7;
+    gp.seed_set = true;
+    gp.batch_size = 2;
+    gp.num_inference_steps = 4;
+    gp.strength = 0.75f;
+    gp.width = 64; /* latents 8x4: every upsampling doubles, so the UNet can be recorded */
+    gp.height = 32;
+
+    latents_log first_log = {0};
+    sdxl_result first;
+    run_logged(s, &gp, &first_log, &first);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) { /* a larger shape in between */
+            sdxl_generate_params big = gp;
+            big.width = 2 * gp.width;
+            big.height = 2 * gp.height;
+            sdxl_result other;
+            check_ok(sdxl_generate(s, &big, &other, &err), &err);
+            sdxl_result_free(&other);
+        }
+        latents_log log = {0};
+        sdxl_result again;
+        run_logged(s, &gp, &log, &again);
+        assert_int_equal(log.entries, first_log.entries);
+        for (int k = 0; k < log.entries; k++)
+            assert_memory_equal(log.step[k], first_log.step[k], log.count * sizeof(float));
+        for (int i = 0; i < again.n_images; i++)
+            assert_memory_equal(again.images[i].pixels, first.images[i].pixels,
+                                (size_t)gp.width * gp.height * 3);
+        sdxl_result_free(&again);
+        log_free(&log);
+    }
+    int recorded = 0;
+    for (int i = 0; i < s->unet_graphs.count; i++)
+        recorded += s->unet_graphs.entries[i].graph != NULL;
+    assert_true(recorded >= 1); /* the replays above really were replays */
+    sdxl_result_free(&first);
+    log_free(&first_log);
+    free(picture.pixels);
+    sdxl_session_close(s);
+    sdxl_model_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_tiny_a),
         cmocka_unit_test(test_golden_tiny_b),
         cmocka_unit_test(test_batch_equals_single_images),
+        cmocka_unit_test(test_golden_cuda_fp32),
+        cmocka_unit_test(test_golden_cuda_default_types),
+        cmocka_unit_test(test_graph_replay_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

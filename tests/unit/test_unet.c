@@ -123,10 +123,12 @@ static float *run_rows(unet *u, backend *be, const unet_case *k, int64_t first, 
     sdxl_error err;
     size_t plan;
     check_ok(unet_plan(u, be, count, h, w, t, &plan, &err), &err);
-    size_t inputs = sizeof(float) * (size_t)(count * (h * w * c + t * d + p + 6 + h * w * oc));
+    size_t inputs =
+        sizeof(float) * (size_t)(1 + count * (h * w * c + t * d + p + 6 + h * w * oc));
     arena a;
-    bt_arena(&a, inputs + 5 * TENSOR_ALIGN + plan);
+    bt_arena(&a, inputs + 6 * TENSOR_ALIGN + plan);
 
+    tensor timestep = bt_input(be, &a, 1, (int64_t[]){1}, &k->timestep);
     tensor latents =
         bt_input(be, &a, 4, (int64_t[]){count, h, w, c}, k->latents + first * h * w * c);
     tensor text = bt_input(be, &a, 3, (int64_t[]){count, t, d}, k->text + first * t * d);
@@ -134,7 +136,7 @@ static float *run_rows(unet *u, backend *be, const unet_case *k, int64_t first, 
     tensor ids = bt_input(be, &a, 2, (int64_t[]){count, 6}, k->time_ids + first * 6);
     tensor out = bt_output(be, &a, 4, (int64_t[]){count, h, w, oc});
     arena_mark mark = arena_get_mark(&a);
-    check_ok(unet_forward(u, be, &a, &latents, k->timestep, &text, &pooled, &ids, &out, &err),
+    check_ok(unet_forward(u, be, &a, &latents, &timestep, &text, &pooled, &ids, &out, &err),
              &err);
     assert_int_equal(arena_get_mark(&a), mark); /* every temporary released */
     assert_true(arena_peak(&a) - mark <= plan);
@@ -242,21 +244,28 @@ static void unet_refuses_an_arena_below_the_plan(void **state)
     int64_t c = u->cfg.in_channels, d = u->cfg.cross_attention_dim;
     float *zeros = calloc((size_t)(TEXT_TOKENS * d), sizeof(float));
     assert_non_null(zeros);
+    float one = 1.0f;
+    tensor timestep = bt_input(be, &a, 1, (int64_t[]){1}, &one);
     tensor latents = bt_input(be, &a, 4, (int64_t[]){b, h, w, c}, zeros);
     tensor text = bt_input(be, &a, 3, (int64_t[]){b, TEXT_TOKENS, d}, zeros);
     tensor pooled = bt_input(be, &a, 2, (int64_t[]){b, u->pooled_dim}, zeros);
     tensor ids = bt_input(be, &a, 2, (int64_t[]){b, 6}, zeros);
     tensor out = bt_output(be, &a, 4, (int64_t[]){b, h, w, u->cfg.out_channels});
     arena_mark mark = arena_get_mark(&a);
-    assert_int_equal(unet_forward(u, be, &a, &latents, 1.0f, &text, &pooled, &ids, &out, &err),
+    assert_int_equal(unet_forward(u, be, &a, &latents, &timestep, &text, &pooled, &ids, &out, &err),
                      SDXL_ERR_OUT_OF_MEMORY);
     assert_int_equal(arena_get_mark(&a), mark);
 
     /* and a wrongly shaped input is named */
     tensor bad_pooled = bt_input(be, &a, 2, (int64_t[]){b, 3}, zeros);
-    assert_int_equal(unet_forward(u, be, &a, &latents, 1.0f, &text, &bad_pooled, &ids, &out, &err),
+    assert_int_equal(unet_forward(u, be, &a, &latents, &timestep, &text, &bad_pooled, &ids, &out, &err),
                      SDXL_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(err.message, "pooled"));
+    tensor bad_timestep = bt_input(be, &a, 1, (int64_t[]){2}, zeros);
+    assert_int_equal(unet_forward(u, be, &a, &latents, &bad_timestep, &text, &pooled, &ids, &out,
+                                  &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "timestep"));
     free(zeros);
     arena_free(&a);
     unet_free(u);

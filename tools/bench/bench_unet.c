@@ -59,8 +59,8 @@ int main(int argc, char **argv)
     const unet_config *cfg = &u->cfg;
     size_t inputs = sizeof(float) * (size_t)(b * (h * w * (cfg->in_channels + cfg->out_channels) +
                                                   TEXT_TOKENS * cfg->cross_attention_dim +
-                                                  u->pooled_dim + 6)) +
-                    5 * TENSOR_ALIGN;
+                                                  u->pooled_dim + 6) + 1) +
+                    6 * TENSOR_ALIGN;
     void *block;
     bench_check(backend_buffer_alloc(be, inputs + plan, &block, &err), &err);
     arena a;
@@ -82,6 +82,10 @@ int main(int argc, char **argv)
     }
     bench_check(backend_tensor_write(be, &ids, DTYPE_F32, ids_host, (size_t)b * 6, &err), &err);
     free(ids_host);
+    tensor timestep;
+    float t_host = 999.0f;
+    bench_check(tensor_alloc(&timestep, &a, DTYPE_F32, 1, (int64_t[]){1}, &err), &err);
+    bench_check(backend_tensor_write(be, &timestep, DTYPE_F32, &t_host, 1, &err), &err);
     tensor out;
     bench_check(tensor_alloc(&out, &a, DTYPE_F32, 4, (int64_t[]){b, h, w, cfg->out_channels}, &err),
         &err);
@@ -96,7 +100,7 @@ int main(int argc, char **argv)
     double best = INFINITY;
     for (int r = 0; r < runs; r++) {
         t0 = bench_now_s();
-        bench_check(unet_forward(u, be, &a, &latents, 999.0f, &text, &pooled, &ids, &out, &err), &err);
+        bench_check(unet_forward(u, be, &a, &latents, &timestep, &text, &pooled, &ids, &out, &err), &err);
         bench_check(backend_synchronize(be, &err), &err);
         double s = bench_now_s() - t0;
         best = s < best ? s : best;

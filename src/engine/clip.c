@@ -24,24 +24,17 @@ static int64_t pool_position(const clip_config *cfg, const int32_t *ids, int64_t
     return 0;
 }
 
-/* x [B, T, D] = token_embedding[ids] + position_embedding[0 .. T-1].
- * ids [B * T] and positions [T] (0 .. T-1) are host arrays, or NULL on a planning arena. */
-static sdxl_status embed(const clip_model *m, arena *a, const int32_t *ids,
-                         const int32_t *positions, tensor *x, sdxl_error *err)
+/* x [B, T, D] = token_embedding[ids] + position_embedding[0 .. T-1]. */
+static sdxl_status embed(const clip_model *m, arena *a, const clip_inputs *in, tensor *x,
+                         sdxl_error *err)
 {
     backend *be = m->be;
     int64_t b = x->shape[0], t = x->shape[1], d = x->shape[2];
-    tensor tok_ids, pos_ids, pos, rows;
-    SDXL_TRY(tensor_alloc(&tok_ids, a, DTYPE_I32, 1, (int64_t[]){b * t}, err));
-    SDXL_TRY(tensor_alloc(&pos_ids, a, DTYPE_I32, 1, (int64_t[]){t}, err));
+    tensor pos, rows;
     SDXL_TRY(tensor_alloc(&pos, a, backend_compute_type(be), 2, (int64_t[]){t, d}, err)); // [T, D]
     SDXL_TRY(tensor_reshape(&rows, x, 2, (int64_t[]){b * t, d}, err));                    // [B*T, D]
-    if (ids) {
-        SDXL_TRY(backend_tensor_write(be, &tok_ids, DTYPE_I32, ids, (size_t)(b * t), err));
-        SDXL_TRY(backend_tensor_write(be, &pos_ids, DTYPE_I32, positions, (size_t)t, err));
-    }
-    SDXL_TRY(backend_gather_rows(be, &m->token_embedding, &tok_ids, &rows, err));
-    SDXL_TRY(backend_gather_rows(be, &m->position_embedding, &pos_ids, &pos, err));
+    SDXL_TRY(backend_gather_rows(be, &m->token_embedding, &in->ids, &rows, err));
+    SDXL_TRY(backend_gather_rows(be, &m->position_embedding, &in->positions, &pos, err));
     return backend_add(be, x, &pos, x, err); /* [B, T, D] + [T, D], each prompt alike */
 }
 
@@ -80,39 +73,34 @@ static sdxl_status layer_forward(const clip_model *m, const clip_layer *l, arena
     return backend_add(be, x, &h, x, err);
 }
 
-/* pooled [B, P or D] from last [B, T, D] at the rows rows_at[b] = b * T + p_b (host; NULL on a
- * planning arena). */
-static sdxl_status pool(const clip_model *m, arena *a, const int32_t *rows_at, const tensor *last,
+/* pooled [B, P or D] from last [B, T, D] at the rows in->pool_rows. */
+static sdxl_status pool(const clip_model *m, arena *a, const clip_inputs *in, const tensor *last,
                         tensor *pooled, sdxl_error *err)
 {
     backend *be = m->be;
     int64_t b = last->shape[0], t = last->shape[1], d = last->shape[2];
-    tensor rows, at, picked;
+    tensor rows, picked;
     SDXL_TRY(tensor_reshape(&rows, last, 2, (int64_t[]){b * t, d}, err)); // [B*T, D]
-    SDXL_TRY(tensor_alloc(&at, a, DTYPE_I32, 1, (int64_t[]){b}, err));
-    if (rows_at)
-        SDXL_TRY(backend_tensor_write(be, &at, DTYPE_I32, rows_at, (size_t)b, err));
     if (!m->cfg.has_projection)
-        return backend_gather_rows(be, &rows, &at, pooled, err);
+        return backend_gather_rows(be, &rows, &in->pool_rows, pooled, err);
     SDXL_TRY(tensor_alloc(&picked, a, backend_compute_type(be), 2, (int64_t[]){b, d},
                           err)); // [B, D]
-    SDXL_TRY(backend_gather_rows(be, &rows, &at, &picked, err));
+    SDXL_TRY(backend_gather_rows(be, &rows, &in->pool_rows, &picked, err));
     return backend_linear(be, &picked, &m->text_projection, NULL, BACKEND_ACT_NONE, pooled, err);
 }
 
-/* host: T position ids then B pooled rows, or NULL on a planning arena. */
-static sdxl_status forward(const clip_model *m, arena *a, const int32_t *ids,
-                           const int32_t *host, int64_t b, int64_t t, const clip_outputs *out,
-                           sdxl_error *err)
+static sdxl_status forward(const clip_model *m, arena *a, const clip_inputs *in,
+                           const clip_outputs *out, sdxl_error *err)
 {
     backend *be = m->be;
     const clip_config *cfg = &m->cfg;
     int n = cfg->num_hidden_layers;
+    int64_t b = in->pool_rows.shape[0], t = in->positions.shape[0];
     bool need_last = out->last || out->pooled;
     tensor x; // [B, T, D]: the residual stream
     SDXL_TRY(tensor_alloc(&x, a, backend_compute_type(be), 3, (int64_t[]){b, t, cfg->hidden_size},
                           err));
-    SDXL_TRY(embed(m, a, ids, host, &x, err));
+    SDXL_TRY(embed(m, a, in, &x, err));
     if (out->penultimate && n == 1)
         SDXL_TRY(backend_copy(be, &x, out->penultimate, err));
     for (int i = 0; i < (need_last ? n : n - 1); i++) {
@@ -129,11 +117,44 @@ static sdxl_status forward(const clip_model *m, arena *a, const int32_t *ids,
                                 err));
     if (!out->pooled)
         return SDXL_OK;
-    return pool(m, a, host ? host + t : NULL, last, out->pooled, err);
+    return pool(m, a, in, last, out->pooled, err);
 }
 
-sdxl_status clip_forward(const clip_model *m, arena *a, const int32_t *ids, int64_t batch,
-                         int64_t n_tokens, const clip_outputs *out, sdxl_error *err)
+sdxl_status clip_run(const clip_model *m, arena *a, const clip_inputs *in,
+                     const clip_outputs *out, sdxl_error *err)
+{
+    arena_mark mark = arena_get_mark(a);
+    sdxl_status st = forward(m, a, in, out, err);
+    arena_reset_to(a, mark);
+    return st;
+}
+
+/* Positions 0 .. T-1, then the B pooled rows, on the host. */
+static sdxl_status write_inputs(const clip_model *m, const int32_t *ids, int64_t batch,
+                                int64_t n_tokens, clip_inputs *in, sdxl_error *err)
+{
+    int32_t *host = malloc((size_t)(n_tokens + batch) * sizeof *host);
+    if (!host)
+        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "text encoder: out of memory");
+    for (int64_t i = 0; i < n_tokens; i++)
+        host[i] = (int32_t)i;
+    for (int64_t p = 0; p < batch; p++)
+        host[n_tokens + p] =
+            (int32_t)(p * n_tokens + pool_position(&m->cfg, ids + p * n_tokens, n_tokens));
+    backend *be = m->be;
+    sdxl_status st =
+        backend_tensor_write(be, &in->ids, DTYPE_I32, ids, (size_t)(batch * n_tokens), err);
+    if (!st)
+        st = backend_tensor_write(be, &in->positions, DTYPE_I32, host, (size_t)n_tokens, err);
+    if (!st)
+        st = backend_tensor_write(be, &in->pool_rows, DTYPE_I32, host + n_tokens, (size_t)batch,
+                                  err);
+    free(host);
+    return st;
+}
+
+sdxl_status clip_inputs_make(const clip_model *m, arena *a, const int32_t *ids, int64_t batch,
+                             int64_t n_tokens, clip_inputs *in, sdxl_error *err)
 {
     const clip_config *cfg = &m->cfg;
     if (batch < 1 || n_tokens < 1 || n_tokens > cfg->max_position_embeddings ||
@@ -144,8 +165,7 @@ sdxl_status clip_forward(const clip_model *m, arena *a, const int32_t *ids, int6
                          (long long)batch, (long long)n_tokens, cfg->max_position_embeddings);
     if (!ids && !a->planning)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "text encoder: no token ids given");
-    int32_t *host = NULL;
-    if (ids) {
+    if (ids)
         for (int64_t i = 0; i < batch * n_tokens; i++)
             if (ids[i] < 0 || ids[i] >= cfg->vocab_size)
                 return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
@@ -154,18 +174,20 @@ sdxl_status clip_forward(const clip_model *m, arena *a, const int32_t *ids, int6
                                  "encoder belong to the same model?",
                                  (int)ids[i], (long long)(i / n_tokens),
                                  (long long)(i % n_tokens), cfg->vocab_size);
-        host = malloc((size_t)(n_tokens + batch) * sizeof *host);
-        if (!host)
-            return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "text encoder: out of memory");
-        for (int64_t i = 0; i < n_tokens; i++)
-            host[i] = (int32_t)i;
-        for (int64_t p = 0; p < batch; p++)
-            host[n_tokens + p] =
-                (int32_t)(p * n_tokens + pool_position(cfg, ids + p * n_tokens, n_tokens));
-    }
+    SDXL_TRY(tensor_alloc(&in->ids, a, DTYPE_I32, 1, (int64_t[]){batch * n_tokens}, err));
+    SDXL_TRY(tensor_alloc(&in->positions, a, DTYPE_I32, 1, (int64_t[]){n_tokens}, err));
+    SDXL_TRY(tensor_alloc(&in->pool_rows, a, DTYPE_I32, 1, (int64_t[]){batch}, err));
+    return ids ? write_inputs(m, ids, batch, n_tokens, in, err) : SDXL_OK;
+}
+
+sdxl_status clip_forward(const clip_model *m, arena *a, const int32_t *ids, int64_t batch,
+                         int64_t n_tokens, const clip_outputs *out, sdxl_error *err)
+{
     arena_mark mark = arena_get_mark(a);
-    sdxl_status st = forward(m, a, ids, host, batch, n_tokens, out, err);
+    clip_inputs in;
+    sdxl_status st = clip_inputs_make(m, a, ids, batch, n_tokens, &in, err);
+    if (!st)
+        st = clip_run(m, a, &in, out, err);
     arena_reset_to(a, mark);
-    free(host);
     return st;
 }

@@ -76,8 +76,26 @@ void clip_free(clip_model *m);
 /* The text encoder on B prompts of T tokens: ids [B * T] host token ids, each in
  * [0, vocab_size); T at most max_position_embeddings. On a planning arena (a->planning) ids may
  * be NULL: only shapes are checked and the arena records the memory. Temporaries come from a
- * and are released before returning. */
+ * and are released before returning. The same as clip_inputs_make, then clip_run. */
 sdxl_status clip_forward(const clip_model *m, arena *a, const int32_t *ids, int64_t batch,
                          int64_t n_tokens, const clip_outputs *out, sdxl_error *err);
+
+/* What the encoder reads from the host, on the backend: the token ids, the positions and the
+ * rows pooled. Written once, before clip_run, so that clip_run makes no host copy and can be
+ * recorded (graph_cache.h). */
+typedef struct clip_inputs {
+    tensor ids;       /* [B * T] I32 */
+    tensor positions; /* [T] I32: 0 .. T-1 */
+    tensor pool_rows; /* [B] I32: b * T + p_b */
+} clip_inputs;
+
+/* Makes the inputs in a (they stay until the caller releases them) and writes them from ids
+ * (as clip_forward takes them; NULL on a planning arena), checking every id. */
+sdxl_status clip_inputs_make(const clip_model *m, arena *a, const int32_t *ids, int64_t batch,
+                             int64_t n_tokens, clip_inputs *in, sdxl_error *err);
+
+/* The forward pass on inputs made by clip_inputs_make; no host copy. */
+sdxl_status clip_run(const clip_model *m, arena *a, const clip_inputs *in,
+                     const clip_outputs *out, sdxl_error *err);
 
 #endif /* SDXL_ENGINE_CLIP_H */

@@ -98,8 +98,8 @@ static sdxl_status stage_text(run *r, sdxl_error *err)
     SDXL_TRY(report(r, SDXL_STAGE_TEXT, 0, err));
     double t0 = now_ms();
     const pipeline_shape *sh = &r->req->shape;
-    SDXL_TRY(pipeline_text_alloc(r->m, r->a, sh, r->req->prompt, r->req->negative_prompt, &r->text,
-                            err));
+    SDXL_TRY(pipeline_text_alloc(r->m, &r->s->graphs, r->a, sh, r->req->prompt,
+                                 r->req->negative_prompt, &r->text, err));
     /* The negative rows' time ids are the same (negative_original_size = original_size). */
     float ids[PIPELINE_TIME_IDS] = {(float)sh->height, (float)sh->width, 0.0f, 0.0f,
                                     (float)sh->height, (float)sh->width};
@@ -170,9 +170,9 @@ static sdxl_status denoise_step(run *r, denoise_tensors *d, size_t index, sdxl_e
     SDXL_TRY(backend_tensor_write(m->be, &d->latents, DTYPE_F32, r->rows_nhwc,
                              (size_t)r->rows * r->n, err));
     SDXL_TRY(backend_tensor_write(m->be, &d->timestep, DTYPE_F32, &st.timestep, 1, err));
-    SDXL_TRY(unet_graphs_forward(&r->s->unet_graphs, m->unet, m->be, r->a, &d->latents,
-                                 &d->timestep, &r->text.embeds.embeds, &r->text.embeds.pooled,
-                                 &r->text.time_ids, &d->pred, err));
+    SDXL_TRY(unet_graph_forward(&r->s->graphs, m->unet, m->be, r->a, &d->latents, &d->timestep,
+                                &r->text.embeds.embeds, &r->text.embeds.pooled,
+                                &r->text.time_ids, &d->pred, err));
     SDXL_TRY(backend_tensor_read(m->be, &d->pred, DTYPE_F32, r->rows_nhwc, (size_t)r->rows * r->n,
                             err));
     bool cfg = r->req->shape.cfg;
@@ -255,7 +255,7 @@ static sdxl_status session_reserve(sdxl_session *s, size_t bytes, sdxl_error *er
     if (s->buffer && bytes <= s->capacity)
         return SDXL_OK;
     backend *be = s->model->be;
-    unet_graphs_clear(&s->unet_graphs, be); /* they replay the old block's addresses */
+    graph_cache_clear(&s->graphs, be); /* they replay the old block's addresses */
     backend_buffer_free(be, s->buffer);
     s->buffer = NULL;
     s->capacity = 0;

@@ -18,7 +18,7 @@
  * Latents live on the host between UNet calls, in torch's NCHW order (the random draws' order,
  * and the goldens'); the backend gets NHWC copies. The VAE may run on a second backend of
  * another compute type (sdxl_model.vae_be); what it takes and gives goes through the host too.
- * UNet calls go through the session's recorded graphs (unet_graph.h). Activation memory comes from one arena per
+ * UNet and text-encoder calls go through the session's recorded graphs (graph_cache.h). Activation memory comes from one arena per
  * session, sized by pipeline_plan for the request before anything runs.
  */
 #ifndef SDXL_ENGINE_PIPELINE_H
@@ -67,7 +67,7 @@ struct sdxl_session {
     arena arena;
     scheduler sched;
     bool sched_ready; /* sched holds tables (scheduler_free needed) */
-    unet_graphs unet_graphs; /* recorded UNet calls over this arena */
+    graph_cache graphs; /* recorded UNet and text-encoder calls over this arena */
 };
 
 /* Loads every component of a diffusers SDXL directory onto a new backend (model_open). */

@@ -9,12 +9,12 @@ int pipeline_unet_rows(const pipeline_shape *sh)
     return sh->cfg ? 2 * sh->batch : sh->batch;
 }
 
-sdxl_status pipeline_text_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
-                                const char *prompt, const char *negative, text_tensors *t,
-                                sdxl_error *err)
+sdxl_status pipeline_text_alloc(const sdxl_model *m, graph_cache *graphs, arena *a,
+                                const pipeline_shape *sh, const char *prompt,
+                                const char *negative, text_tensors *t, sdxl_error *err)
 {
-    SDXL_TRY(prompt_encoder_encode(m->text, a, prompt, negative, sh->cfg, sh->batch, &t->embeds,
-                              err));
+    SDXL_TRY(prompt_encoder_encode(m->text, graphs, a, prompt, negative, sh->cfg, sh->batch,
+                                   &t->embeds, err));
     return tensor_alloc(&t->time_ids, a, DTYPE_F32, 2,
                         (int64_t[]){pipeline_unet_rows(sh), PIPELINE_TIME_IDS}, err);
 }
@@ -61,7 +61,7 @@ static sdxl_status plan_stages(const sdxl_model *m, arena *a, const pipeline_sha
                                sdxl_error *err)
 {
     text_tensors text;
-    SDXL_TRY(pipeline_text_alloc(m, a, sh, NULL, NULL, &text, err));
+    SDXL_TRY(pipeline_text_alloc(m, NULL, a, sh, NULL, NULL, &text, err));
     arena_mark conditioning = arena_get_mark(a);
     if (sh->img2img) {
         encode_tensors e;

@@ -43,9 +43,10 @@ typedef struct decode_tensors {
 /* UNet rows: the batch, or twice it with guidance (negative rows first). */
 int pipeline_unet_rows(const pipeline_shape *sh);
 
-/* Encodes the texts into the arena (prompt and negative may be NULL on a planning arena) and
- * makes the time ids (not written). */
-sdxl_status pipeline_text_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
+/* Encodes the texts into the arena (prompt and negative may be NULL on a planning arena),
+ * through graphs (NULL: directly), and makes the time ids (not written). */
+sdxl_status pipeline_text_alloc(const sdxl_model *m, graph_cache *graphs, arena *a,
+                                const pipeline_shape *sh,
                                 const char *prompt, const char *negative, text_tensors *t,
                                 sdxl_error *err);
 sdxl_status pipeline_encode_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,

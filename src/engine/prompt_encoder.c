@@ -146,25 +146,66 @@ prompt_cache_stats prompt_encoder_cache_stats(const prompt_encoder *pe)
     return prompt_cache_get_stats(pe->cache);
 }
 
-/* Both encoders on ids1, ids2 [T] (NULL on a planning arena): embeds [1, T, D] and
- * pooled [1, P]. */
-static sdxl_status run_encoders(prompt_encoder *pe, arena *a, const int32_t *ids1,
-                                const int32_t *ids2, tensor *embeds, tensor *pooled,
-                                sdxl_error *err)
-{
-    dtype type = backend_compute_type(pe->be);
+/* Both encoders on inputs already written, into embeds [1, T, D] and pooled [1, P]: no host
+ * copy, so it can be recorded. */
+typedef struct encoders_call {
+    prompt_encoder *pe;
+    arena *a;
+    clip_inputs in1, in2;
     tensor h1, h2; // [1, T, D1], [1, T, D2]: each encoder's hidden_states[-2]
-    SDXL_TRY(tensor_alloc(&h1, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim1}, err));
-    SDXL_TRY(tensor_alloc(&h2, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim2}, err));
-    sdxl_status st = clip_forward(pe->te1, a, ids1, 1, pe->tokens,
-                                  &(clip_outputs){.penultimate = &h1}, err);
+    tensor *embeds, *pooled;
+} encoders_call;
+
+typedef struct encoders_key {
+    const prompt_encoder *pe;
+    const void *ids1, *ids2, *h1, *h2, *embeds, *pooled;
+    arena_mark free_from;
+} encoders_key;
+
+static sdxl_status run_encoders_call(void *ctx, sdxl_error *err)
+{
+    encoders_call *c = ctx;
+    sdxl_status st =
+        clip_run(c->pe->te1, c->a, &c->in1, &(clip_outputs){.penultimate = &c->h1}, err);
     if (st)
         return error_prefix(err, st, "text_encoder");
-    st = clip_forward(pe->te2, a, ids2, 1, pe->tokens,
-                      &(clip_outputs){.penultimate = &h2, .pooled = pooled}, err);
+    st = clip_run(c->pe->te2, c->a, &c->in2,
+                  &(clip_outputs){.penultimate = &c->h2, .pooled = c->pooled}, err);
     if (st)
         return error_prefix(err, st, "text_encoder_2");
-    return backend_concat_channels(pe->be, &h1, &h2, embeds, err);
+    return backend_concat_channels(c->pe->be, &c->h1, &c->h2, c->embeds, err);
+}
+
+/* Both encoders on ids1, ids2 [T] (NULL on a planning arena): embeds [1, T, D] and
+ * pooled [1, P]. */
+static sdxl_status run_encoders(prompt_encoder *pe, graph_cache *graphs, arena *a,
+                                const int32_t *ids1, const int32_t *ids2, tensor *embeds,
+                                tensor *pooled, sdxl_error *err)
+{
+    dtype type = backend_compute_type(pe->be);
+    encoders_call c = {.pe = pe, .a = a, .embeds = embeds, .pooled = pooled};
+    SDXL_TRY(tensor_alloc(&c.h1, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim1}, err));
+    SDXL_TRY(tensor_alloc(&c.h2, a, type, 3, (int64_t[]){1, pe->tokens, pe->dim2}, err));
+    sdxl_status st = clip_inputs_make(pe->te1, a, ids1, 1, pe->tokens, &c.in1, err);
+    if (st)
+        return error_prefix(err, st, "text_encoder");
+    st = clip_inputs_make(pe->te2, a, ids2, 1, pe->tokens, &c.in2, err);
+    if (st)
+        return error_prefix(err, st, "text_encoder_2");
+    if (a->planning)
+        return run_encoders_call(&c, err);
+    encoders_key k;
+    memset(&k, 0, sizeof k); /* compared as bytes: no stray padding */
+    k.pe = pe;
+    k.ids1 = c.in1.ids.data;
+    k.ids2 = c.in2.ids.data;
+    k.h1 = c.h1.data;
+    k.h2 = c.h2.data;
+    k.embeds = embeds->data;
+    k.pooled = pooled->data;
+    k.free_from = arena_get_mark(a);
+    return graph_cache_run(graphs, pe->be, run_encoders_call, &c, &k, sizeof k,
+                           "the text encoders", err);
 }
 
 /* ids [2T] (ids1 [T], then ids2 [T]; the caller frees) for text, by both tokenizers. */
@@ -186,14 +227,15 @@ static sdxl_status tokenize(const prompt_encoder *pe, const char *text, int32_t 
 
 /* Both tokenizers and encoders on text into embeds [1, T, D] and pooled [1, P]; on a planning
  * arena only the encoders' shapes and memory (text may be NULL). */
-static sdxl_status encode_text(prompt_encoder *pe, arena *a, const char *text, tensor *embeds,
-                               tensor *pooled, sdxl_error *err)
+static sdxl_status encode_text(prompt_encoder *pe, graph_cache *graphs, arena *a,
+                               const char *text, tensor *embeds, tensor *pooled, sdxl_error *err)
 {
     int32_t *ids = NULL;
     sdxl_status st = a->planning ? SDXL_OK : tokenize(pe, text, &ids, err);
     if (st == SDXL_OK) {
         arena_mark mark = arena_get_mark(a);
-        st = run_encoders(pe, a, ids, ids ? ids + pe->tokens : NULL, embeds, pooled, err);
+        st = run_encoders(pe, graphs, a, ids, ids ? ids + pe->tokens : NULL, embeds, pooled,
+                          err);
         arena_reset_to(a, mark);
     }
     free(ids);
@@ -231,14 +273,15 @@ static sdxl_status write_first_row(prompt_encoder *pe, const tensor *embeds,
 }
 
 /* Row 0 of embeds and pooled for text: from the cache, or from the encoders (then cached). */
-static sdxl_status fill_first_row(prompt_encoder *pe, arena *a, const char *text,
-                                  const tensor *embeds, const tensor *pooled, sdxl_error *err)
+static sdxl_status fill_first_row(prompt_encoder *pe, graph_cache *graphs, arena *a,
+                                  const char *text, const tensor *embeds, const tensor *pooled,
+                                  sdxl_error *err)
 {
     tensor e0, p0;
     SDXL_TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
     SDXL_TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
     if (a->planning || pe->cache_entries == 0)
-        return encode_text(pe, a, text, &e0, &p0, err);
+        return encode_text(pe, graphs, a, text, &e0, &p0, err);
     size_t ne = (size_t)tensor_numel(&e0), np = (size_t)tensor_numel(&p0);
     float *host = malloc((ne + np) * sizeof *host); /* embeds [T * D], then pooled [P] */
     if (!host)
@@ -248,7 +291,7 @@ static sdxl_status fill_first_row(prompt_encoder *pe, arena *a, const char *text
     if (prompt_cache_get(pe->cache, text, len, host, host + ne)) {
         st = write_first_row(pe, embeds, pooled, host, host + ne, err);
     } else {
-        st = encode_text(pe, a, text, &e0, &p0, err);
+        st = encode_text(pe, graphs, a, text, &e0, &p0, err);
         if (!st)
             st = backend_tensor_read(pe->be, &e0, DTYPE_F32, host, ne, err);
         if (!st)
@@ -262,8 +305,9 @@ static sdxl_status fill_first_row(prompt_encoder *pe, arena *a, const char *text
     return st;
 }
 
-sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, arena *a, const char *text,
-                                       tensor *embeds, tensor *pooled, sdxl_error *err)
+sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, graph_cache *graphs, arena *a,
+                                       const char *text, tensor *embeds, tensor *pooled,
+                                       sdxl_error *err)
 {
     char b1[64], b2[64];
     if (embeds->ndim != 3 || embeds->shape[1] != pe->tokens ||
@@ -277,7 +321,7 @@ sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, arena *a, const char 
                          (long long)(pe->dim1 + pe->dim2), (long long)pe->pooled);
     if (!text && !a->planning)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "prompt encoder: no prompt given");
-    SDXL_TRY(fill_first_row(pe, a, text, embeds, pooled, err));
+    SDXL_TRY(fill_first_row(pe, graphs, a, text, embeds, pooled, err));
     return repeat_first_row(pe->be, embeds, pooled, err);
 }
 
@@ -297,9 +341,9 @@ static sdxl_status zero_rows(prompt_encoder *pe, tensor *embeds, tensor *pooled,
     return repeat_first_row(pe->be, embeds, pooled, err);
 }
 
-static sdxl_status encode_request(prompt_encoder *pe, arena *a, const char *prompt,
-                                  const char *negative, bool cfg, int64_t batch,
-                                  prompt_embeddings *out, sdxl_error *err)
+static sdxl_status encode_request(prompt_encoder *pe, graph_cache *graphs, arena *a,
+                                  const char *prompt, const char *negative, bool cfg,
+                                  int64_t batch, prompt_embeddings *out, sdxl_error *err)
 {
     dtype type = backend_compute_type(pe->be);
     int64_t rows = cfg ? 2 * batch : batch;
@@ -309,25 +353,26 @@ static sdxl_status encode_request(prompt_encoder *pe, arena *a, const char *prom
     tensor pos_e, pos_p, neg_e, neg_p; // the positive rows [B, ...] and the negative ones
     SDXL_TRY(tensor_view_outer(&pos_e, &out->embeds, rows - batch, batch, err));
     SDXL_TRY(tensor_view_outer(&pos_p, &out->pooled, rows - batch, batch, err));
-    SDXL_TRY(prompt_encoder_encode_rows(pe, a, prompt, &pos_e, &pos_p, err));
+    SDXL_TRY(prompt_encoder_encode_rows(pe, graphs, a, prompt, &pos_e, &pos_p, err));
     if (!cfg)
         return SDXL_OK;
     SDXL_TRY(tensor_view_outer(&neg_e, &out->embeds, 0, batch, err));
     SDXL_TRY(tensor_view_outer(&neg_p, &out->pooled, 0, batch, err));
     if (!negative && pe->force_zeros)
         return zero_rows(pe, &neg_e, &neg_p, err);
-    return prompt_encoder_encode_rows(pe, a, negative ? negative : "", &neg_e, &neg_p, err);
+    return prompt_encoder_encode_rows(pe, graphs, a, negative ? negative : "", &neg_e, &neg_p,
+                                      err);
 }
 
-sdxl_status prompt_encoder_encode(prompt_encoder *pe, arena *a, const char *prompt,
-                                  const char *negative, bool cfg, int64_t batch,
-                                  prompt_embeddings *out, sdxl_error *err)
+sdxl_status prompt_encoder_encode(prompt_encoder *pe, graph_cache *graphs, arena *a,
+                                  const char *prompt, const char *negative, bool cfg,
+                                  int64_t batch, prompt_embeddings *out, sdxl_error *err)
 {
     if (batch < 1 || batch > INT32_MAX / 2)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "prompt encoder: batch of %lld",
                          (long long)batch);
     arena_mark mark = arena_get_mark(a);
-    sdxl_status st = encode_request(pe, a, prompt, negative, cfg, batch, out, err);
+    sdxl_status st = encode_request(pe, graphs, a, prompt, negative, cfg, batch, out, err);
     if (st != SDXL_OK)
         arena_reset_to(a, mark);
     return st;

@@ -23,9 +23,13 @@
  *                                  .shipped_vocab_dir = "models/vocab", .cache_entries = 16},
  *                              &pe, err);
  *     prompt_embeddings pr;
- *     st = prompt_encoder_encode(pe, arena, "a cat", NULL, guidance_scale > 1, batch, &pr, err);
+ *     st = prompt_encoder_encode(pe, graphs, arena, "a cat", NULL, guidance_scale > 1, batch,
+ *                                &pr, err);
  *     ... unet_forward(..., &pr.embeds, &pr.pooled, ...) ...
  *     prompt_encoder_free(pe);
+ *
+ * The encoders run through the session's graph cache when one is given (graph_cache.h:
+ * recorded once per arena layout, replayed after), directly when graphs is NULL.
  *
  * A loaded prompt encoder may be shared by several sessions (each with its own arena) at once:
  * its weights are read-only and its cache is locked.
@@ -39,6 +43,7 @@
 
 #include "backend/backend.h"
 #include "base/arena.h"
+#include "engine/graph_cache.h"
 #include "engine/prompt_cache.h"
 #include "engine/weights.h"
 
@@ -79,7 +84,8 @@ typedef struct prompt_embeddings {
  * batch >= 1. On a planning arena the texts may be NULL and nothing runs: the arena records
  * the memory a real call takes (which does not depend on the texts). On failure the arena is
  * back where it was. */
-sdxl_status prompt_encoder_encode(prompt_encoder *pe, arena *a, const char *prompt,
+sdxl_status prompt_encoder_encode(prompt_encoder *pe, graph_cache *graphs, arena *a,
+                                  const char *prompt,
                                   const char *negative, bool cfg, int64_t batch,
                                   prompt_embeddings *out, sdxl_error *err);
 
@@ -87,8 +93,9 @@ sdxl_status prompt_encoder_encode(prompt_encoder *pe, arena *a, const char *prom
  * (e.g. different prompts per row): fills every row of embeds [n, T, D] and pooled [n, P]
  * (made by the caller, same n) with text's embeddings. Temporaries come from a and are
  * released. On a planning arena text may be NULL. */
-sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, arena *a, const char *text,
-                                       tensor *embeds, tensor *pooled, sdxl_error *err);
+sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, graph_cache *graphs, arena *a,
+                                       const char *text, tensor *embeds, tensor *pooled,
+                                       sdxl_error *err);
 
 /* Hits, misses and size of the prompt cache (for status and metrics). */
 prompt_cache_stats prompt_encoder_cache_stats(const prompt_encoder *pe);

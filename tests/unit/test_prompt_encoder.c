@@ -56,7 +56,7 @@ static prompt_embeddings encode_or_fail(prompt_encoder *pe, arena *a, const char
 {
     prompt_embeddings pr;
     sdxl_error err;
-    GOLDEN_ASSERT_OK(prompt_encoder_encode(pe, a, prompt, negative, cfg, batch, &pr, &err),
+    GOLDEN_ASSERT_OK(prompt_encoder_encode(pe, NULL, a, prompt, negative, cfg, batch, &pr, &err),
                      err);
     int64_t rows = cfg ? 2 * batch : batch;
     assert_int_equal(pr.embeds.ndim, 3);
@@ -267,14 +267,14 @@ static void planned_memory_is_exact(void **state)
     arena_init_planning(&plan);
     prompt_embeddings pr;
     sdxl_error err;
-    GOLDEN_ASSERT_OK(prompt_encoder_encode(pe, &plan, NULL, "-", true, 2, &pr, &err), err);
+    GOLDEN_ASSERT_OK(prompt_encoder_encode(pe, NULL, &plan, NULL, "-", true, 2, &pr, &err), err);
     size_t outputs = plan.used, need = arena_peak(&plan);
     assert_true(outputs >= tensor_nbytes(&pr.embeds) + tensor_nbytes(&pr.pooled));
     assert_true(need > outputs);
     for (int fits = 1; fits >= 0; fits--) {
         arena a;
         bt_arena(&a, need - (size_t)(1 - fits));
-        sdxl_status st = prompt_encoder_encode(pe, &a, "a cat", "a dog", true, 2, &pr, &err);
+        sdxl_status st = prompt_encoder_encode(pe, NULL, &a, "a cat", "a dog", true, 2, &pr, &err);
         assert_int_equal(st, fits ? SDXL_OK : SDXL_ERR_OUT_OF_MEMORY);
         assert_int_equal(a.used, fits ? outputs : 0);
         arena_free(&a);
@@ -341,11 +341,11 @@ static void bad_calls_are_refused(void **state)
     bt_arena(&a, ARENA_BYTES);
     prompt_embeddings pr;
     sdxl_error err;
-    assert_int_equal(prompt_encoder_encode(pe, &a, "a cat", NULL, false, 0, &pr, &err),
+    assert_int_equal(prompt_encoder_encode(pe, NULL, &a, "a cat", NULL, false, 0, &pr, &err),
                      SDXL_ERR_INVALID_ARGUMENT);
-    assert_int_equal(prompt_encoder_encode(pe, &a, NULL, NULL, false, 1, &pr, &err),
+    assert_int_equal(prompt_encoder_encode(pe, NULL, &a, NULL, NULL, false, 1, &pr, &err),
                      SDXL_ERR_INVALID_ARGUMENT);
-    assert_int_equal(prompt_encoder_encode(pe, &a, "caf\xc3", NULL, false, 1, &pr, &err),
+    assert_int_equal(prompt_encoder_encode(pe, NULL, &a, "caf\xc3", NULL, false, 1, &pr, &err),
                      SDXL_ERR_INVALID_ARGUMENT); /* invalid UTF-8, refused by the tokenizer */
     assert_int_equal(a.used, 0);
     tensor e, p;
@@ -353,7 +353,7 @@ static void bad_calls_are_refused(void **state)
     GOLDEN_ASSERT_OK(tensor_alloc(&p, &a, DTYPE_F32, 2,
                                   (int64_t[]){2, prompt_encoder_pooled_dim(pe)}, &err),
                      err);
-    assert_int_equal(prompt_encoder_encode_rows(pe, &a, "a cat", &e, &p, &err),
+    assert_int_equal(prompt_encoder_encode_rows(pe, NULL, &a, "a cat", &e, &p, &err),
                      SDXL_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(err.message, "[2, 77, 7]"));
     arena_free(&a);

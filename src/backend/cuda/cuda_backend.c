@@ -19,6 +19,7 @@ static void cuda_destroy(backend *b)
     cuda_conv_plans_free(cb);
     cuda_buffer_release(&cb->conv_workspace);
     cuda_buffer_release(&cb->scratch);
+    cuda_buffer_release(&cb->staging);
     if (cb->gemm_workspace)
         cudaFree(cb->gemm_workspace);
     if (cb->dnn)
@@ -79,8 +80,10 @@ static sdxl_status cuda_weight_upload(backend *b, tensor *out, dtype src_type, c
 {
     cuda_backend *cb = cuda_of(b);
     size_t n = (size_t)tensor_numel(out), bytes = tensor_nbytes(out);
-    float *f = weight_layout(out, src_type, src);
-    void *host = f;
+    /* Stored as given (an fp16 file into an fp16 backend): copied as it is, no conversion. */
+    bool as_given = src_type == out->type && out->kind != TENSOR_WEIGHT_CONV;
+    float *f = as_given ? NULL : weight_layout(out, src_type, src);
+    void *host = as_given ? (void *)src : f;
     if (f && out->type != DTYPE_F32) {
         host = malloc(bytes);
         if (host)
@@ -99,7 +102,7 @@ static sdxl_status cuda_weight_upload(backend *b, tensor *out, dtype src_type, c
     /* The host copy is freed below: wait until the device has it. */
     if (!st)
         st = cuda_check(cudaStreamSynchronize(cb->stream), "uploading a weight", err);
-    if (host != f)
+    if (host != f && !as_given)
         free(host);
     free(f);
     if (st) {
@@ -117,48 +120,42 @@ static void cuda_weight_free(backend *b, tensor *t)
 }
 
 /* Writes and reads wait for the copy, so the caller may reuse its host memory at once
- * (whether it is pageable or pinned). */
+ * (whether it is pageable or pinned). A host side of another type (fp32 for an fp16 or bf16
+ * tensor) travels as fp32 through the staging buffer and is converted on the GPU. */
 static sdxl_status cuda_tensor_write(backend *b, tensor *t, dtype host_type, const void *src,
                                      sdxl_error *err)
 {
     cuda_backend *cb = cuda_of(b);
-    size_t bytes = tensor_nbytes(t);
-    void *converted = NULL;
+    int64_t n = tensor_numel(t);
+    size_t bytes = (size_t)n * dtype_size(host_type);
+    void *to = t->data;
     if (host_type != t->type) {
-        converted = malloc(bytes);
-        if (!converted)
-            return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");
-        dtype_from_f32(t->type, src, converted, (size_t)tensor_numel(t));
-        src = converted;
+        SDXL_TRY(cuda_buffer_reserve(cb, &cb->staging, bytes, "host copy staging", err));
+        to = cb->staging.data;
     }
-    sdxl_status st =
-        cuda_check(cudaMemcpyAsync(t->data, src, bytes, cudaMemcpyHostToDevice, cb->stream),
-                   "writing a tensor", err);
-    if (!st)
-        st = cuda_check(cudaStreamSynchronize(cb->stream), "writing a tensor", err);
-    free(converted);
-    return st;
+    SDXL_TRY(cuda_check(cudaMemcpyAsync(to, src, bytes, cudaMemcpyHostToDevice, cb->stream),
+                        "writing a tensor", err));
+    if (host_type != t->type)
+        SDXL_TRY(cuda_convert(cb, host_type, to, t->type, t->data, n, err));
+    return cuda_check(cudaStreamSynchronize(cb->stream), "writing a tensor", err);
 }
 
 static sdxl_status cuda_tensor_read(backend *b, const tensor *t, dtype host_type, void *dst,
                                     sdxl_error *err)
 {
     cuda_backend *cb = cuda_of(b);
-    size_t bytes = tensor_nbytes(t);
-    void *raw = host_type == t->type ? dst : malloc(bytes);
-    if (!raw)
-        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");
-    sdxl_status st =
-        cuda_check(cudaMemcpyAsync(raw, t->data, bytes, cudaMemcpyDeviceToHost, cb->stream),
-                   "reading a tensor", err);
+    int64_t n = tensor_numel(t);
+    size_t bytes = (size_t)n * dtype_size(host_type);
+    const void *from = t->data;
+    if (host_type != t->type) {
+        SDXL_TRY(cuda_buffer_reserve(cb, &cb->staging, bytes, "host copy staging", err));
+        SDXL_TRY(cuda_convert(cb, t->type, t->data, host_type, cb->staging.data, n, err));
+        from = cb->staging.data;
+    }
+    SDXL_TRY(cuda_check(cudaMemcpyAsync(dst, from, bytes, cudaMemcpyDeviceToHost, cb->stream),
+                        "reading a tensor", err));
     /* Also where a failure of an earlier queued op is reported. */
-    if (!st)
-        st = cuda_check(cudaStreamSynchronize(cb->stream), "running queued ops", err);
-    if (!st && raw != dst)
-        dtype_to_f32(t->type, raw, dst, (size_t)tensor_numel(t));
-    if (raw != dst)
-        free(raw);
-    return st;
+    return cuda_check(cudaStreamSynchronize(cb->stream), "running queued ops", err);
 }
 
 static sdxl_status cuda_synchronize(backend *b, sdxl_error *err)

@@ -52,6 +52,7 @@ extern "C" {
 typedef struct cuda_buffer {
     void *data;
     size_t bytes;
+    uint64_t replacements; /* times data moved to a larger block */
 } cuda_buffer;
 
 /* Plans (cuBLASLt heuristics results, cuDNN execution plans) kept by shape: choosing one costs
@@ -72,10 +73,8 @@ typedef struct cuda_backend {
     void *gemm_workspace; /* CUDA_GEMM_WORKSPACE bytes */
     cuda_buffer conv_workspace;
     cuda_buffer scratch; /* one op at a time: group-norm partials, attention blocks */
+    cuda_buffer staging; /* host copies in fp32 of tensors of another type (cuda_convert) */
     cuda_plan_cache gemm_plans, conv_plans;
-    /* Counts replacements of conv_workspace and scratch: a graph recorded before the last one
-     * holds freed addresses (cuda_record.c). */
-    uint64_t scratch_generation;
 } cuda_backend;
 
 static inline cuda_backend *cuda_of(backend *b)
@@ -108,6 +107,10 @@ sdxl_status cuda_plan_cache_add(cuda_plan_cache *cache, void *plan, sdxl_error *
  * and so the bits, do not depend on where in an arena a tensor happens to start. */
 #define CUDA_ALIGNMENT_CAP 16u
 int cuda_alignment(const void *p, size_t offset_bytes);
+
+/* dst[i] = src[i] for n elements, from one float type to another, on the stream. */
+sdxl_status cuda_convert(cuda_backend *cb, dtype src_type, const void *src, dtype dst_type,
+                         void *dst, int64_t n, sdxl_error *err);
 
 /* ---- recorded graphs (cuda_record.c) ---------------------------------------------------- */
 

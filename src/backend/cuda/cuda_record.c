@@ -6,7 +6,7 @@
  * allocation) fails and spoils the capture instead of running, and other threads' work is not
  * affected. cuBLASLt and cuDNN take part like our kernels: their plans were chosen before the
  * recording (the ops ran once), and their workspaces are the backend's own buffers, whose
- * addresses the graph keeps; scratch_generation says when those were replaced.
+ * addresses the graph keeps; their replacement counts say when those moved.
  */
 #include <stdlib.h>
 
@@ -14,8 +14,14 @@
 
 struct backend_graph {
     cudaGraphExec_t exec;
-    uint64_t generation; /* the backend's scratch_generation when recorded */
+    uint64_t generation; /* scratch_generation when recorded */
 };
+
+/* Changes whenever a buffer that ops use (and so graphs hold) moves. */
+static uint64_t scratch_generation(const cuda_backend *cb)
+{
+    return cb->conv_workspace.replacements + cb->scratch.replacements;
+}
 
 sdxl_status cuda_record_begin(backend *b, sdxl_error *err)
 {
@@ -40,7 +46,7 @@ static sdxl_status instantiate(cuda_backend *cb, cudaGraph_t graph, backend_grap
         free(g);
         return st;
     }
-    g->generation = cb->scratch_generation;
+    g->generation = scratch_generation(cb);
     *out = g;
     return SDXL_OK;
 }
@@ -65,7 +71,7 @@ sdxl_status cuda_record_end(backend *b, backend_graph **out, sdxl_error *err)
 
 bool cuda_graph_current(const backend *b, const backend_graph *g)
 {
-    return g->generation == ((const cuda_backend *)b)->scratch_generation;
+    return g->generation == scratch_generation((const cuda_backend *)b);
 }
 
 sdxl_status cuda_graph_launch(backend *b, backend_graph *g, sdxl_error *err)

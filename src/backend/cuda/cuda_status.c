@@ -67,7 +67,7 @@ sdxl_status cuda_buffer_reserve(cuda_backend *cb, cuda_buffer *buf, size_t bytes
     }
     buf->data = p;
     buf->bytes = bytes;
-    cb->scratch_generation++;
+    buf->replacements++;
     return SDXL_OK;
 }
 

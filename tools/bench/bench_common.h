@@ -27,6 +27,10 @@ bool bench_parse_common(bench_model_args *a, const char *flag, const char *value
 /* Monotonic wall time in seconds. */
 double bench_now_s(void);
 
+/* The median of v[0..n) (n >= 1; the mean of the middle two when n is even): the figure a
+ * benchmark reports, robust to one slow run. Sorts v. */
+double bench_median(double *v, int n);
+
 /* CPU time of the whole process (every thread), ms: on a shared machine, wall time measures the
  * other jobs too. */
 double bench_cpu_ms(void);

@@ -4,19 +4,25 @@
  *
  *     build/bench_engine --model DIR --image IN.png [--runs 3] [--threads N] [--steps 2]
  *                        [--strength 0.8] [--guidance 0] [--seed 0] [--width W --height H]
- *                        [--prompt TEXT] [--out LAST.png] [--warmup 1]
+ *                        [--prompt TEXT] [--out LAST.png] [--warmup 1] [--batch 1]
+ *                        [--backend cpu|cuda|auto] [--dtype auto|fp32|fp16|bf16]
+ *                        [--vae-dtype auto|fp32|fp16|bf16] [--same-prompt]
  *
  * img2img on the decoded pixels of IN.png: --warmup untimed generations, then --runs timed
- * ones. Each run's prompt is "<prompt> <run number>", the same words bench_diffusers.py uses,
- * so a prompt cache never turns a timed text stage into a look-up. Per run: the stage times
- * the engine reports (sdxl_result.timings), the PNG encoding of the image, and end to end =
- * sdxl_generate + PNG encoding, both from decoded pixels to PNG bytes as in diffusers' run.
- * Also the process's CPU time (all threads) over each end to end and, from the progress
- * events, over the text stage, VAE encode + UNet (no event separates them) and VAE decode
- * (its end: the image callback). Prints one JSON object on stdout (progress on stderr); peak
- * resident memory is VmHWM.
+ * ones, each of --batch images. Each run's prompt is "<prompt> <run number>", the same words
+ * bench_diffusers.py uses, so the prompt cache never turns a timed text stage into a look-up;
+ * with --same-prompt every run uses the prompt as given, and the text stage is a cache hit
+ * after the first generation. Per run: the stage times the engine reports
+ * (sdxl_result.timings), the PNG encoding of every image, and end to end = sdxl_generate + PNG
+ * encoding, both from decoded pixels to PNG bytes as in diffusers' run. Also the process's CPU
+ * time (all threads) over each end to end and, from the progress events, over the text stage,
+ * VAE encode + UNet (no event separates them) and VAE decode (its end: the last image
+ * callback). Prints one JSON object on stdout with every run and the medians over them (and
+ * one line per run on stderr); peak resident memory is VmHWM. --backend defaults to cpu (the
+ * machine this tool was first written for), the dtypes to the engine's defaults (auto).
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,19 +99,23 @@ typedef struct run_times {
 
 typedef struct bench_args {
     const char *model, *image, *out, *prompt;
-    int runs, warmup, threads, steps, width, height;
+    const char *dtype, *vae_dtype; /* as given on the command line */
+    int runs, warmup, threads, steps, width, height, batch;
     float strength, guidance;
     uint64_t seed;
+    bool same_prompt;
 } bench_args;
 
-/* One generation and the PNG encoding of its image; writes the PNG to out_path if given. */
+/* One generation and the PNG encoding of its images; writes the first image's PNG to out_path
+ * if given (--out: the last timed run's). */
 static run_times run_once(sdxl_session *s, const bench_args *a, const sdxl_image *in, int run,
                           const char *out_path)
 {
     char prompt[PROMPT_MAX];
     snprintf(prompt, sizeof prompt, "%s %d", a->prompt, run);
     sdxl_generate_params gp = sdxl_default_generate_params();
-    gp.prompt = prompt;
+    gp.prompt = a->same_prompt ? a->prompt : prompt;
+    gp.batch_size = a->batch;
     gp.init_image = in;
     gp.width = a->width;
     gp.height = a->height;
@@ -124,33 +134,72 @@ static run_times run_once(sdxl_session *s, const bench_args *a, const sdxl_image
     double c0 = bench_cpu_ms(), t0 = (bench_now_s() * 1e3);
     bench_check(sdxl_generate(s, &gp, &res, &err), &err);
     double t1 = (bench_now_s() * 1e3);
-    image view = {res.images[0].width, res.images[0].height, res.images[0].pixels};
     image_encode_params ep = image_encode_default_params();
-    image_buffer png;
-    bench_check(image_encode(&view, &ep, &png, &err), &err);
+    image_buffer first = {0};
+    for (int i = 0; i < res.n_images; i++) {
+        image view = {res.images[i].width, res.images[i].height, res.images[i].pixels};
+        image_buffer png;
+        bench_check(image_encode(&view, &ep, &png, &err), &err);
+        if (i == 0)
+            first = png;
+        else
+            image_buffer_free(&png);
+    }
     double t2 = (bench_now_s() * 1e3), c2 = bench_cpu_ms();
     if (out_path)
-        write_file(out_path, &png);
-    image_buffer_free(&png);
+        write_file(out_path, &first);
+    image_buffer_free(&first);
     run_times r = {.t = res.timings, .cpu = clock, .png_ms = t2 - t1, .end_to_end_ms = t2 - t0,
-                   .cpu_ms = c2 - c0, .width = view.width, .height = view.height};
+                   .cpu_ms = c2 - c0, .width = res.images[0].width,
+                   .height = res.images[0].height};
     sdxl_result_free(&res);
     return r;
+}
+
+/* The median over the timed runs of one double member of run_times, given by its offsetof. */
+static double runs_median(const run_times *runs, int n, size_t member)
+{
+    double *v = malloc((size_t)n * sizeof *v);
+    if (!v) {
+        fprintf(stderr, "bench_engine: out of memory\n");
+        exit(1);
+    }
+    for (int r = 0; r < n; r++)
+        v[r] = *(const double *)((const char *)&runs[r] + member);
+    double m = bench_median(v, n);
+    free(v);
+    return m;
+}
+
+static void print_run(const char *what, const run_times *x)
+{
+    fprintf(stderr, "bench_engine: %s: %.1f ms (text %.1f, encode %.1f, unet %.1f, decode %.1f, "
+                    "png %.1f)\n", what, x->end_to_end_ms, x->t.text_ms, x->t.vae_encode_ms,
+            x->t.unet_ms, x->t.vae_decode_ms, x->png_ms);
 }
 
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_engine --model DIR --image IN.png [--runs N] [--threads N] "
                     "[--steps N] [--strength S] [--guidance G] [--seed N] [--width W] "
-                    "[--height H] [--prompt TEXT] [--out LAST.png] [--warmup N]\n");
+                    "[--height H] [--prompt TEXT] [--out LAST.png] [--warmup N] [--batch N] "
+                    "[--backend auto|cpu|cuda] [--dtype auto|fp32|fp16|bf16] "
+                    "[--vae-dtype auto|fp32|fp16|bf16] [--same-prompt]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    bench_args a = {.prompt = "a photo of a cat", .runs = 3, .warmup = 1, .steps = 2,
+    bench_args a = {.prompt = "a photo of a cat", .dtype = "auto", .vae_dtype = "auto",
+                    .runs = 3, .warmup = 1, .steps = 2, .batch = 1,
                     .strength = 0.8f};
+    sdxl_model_params mp = sdxl_model_default_params();
+    mp.backend = SDXL_BACKEND_CPU;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--same-prompt")) {
+            a.same_prompt = true;
+            continue;
+        }
         if (i + 1 >= argc)
             return usage();
         const char *k = argv[i], *v = argv[++i];
@@ -180,10 +229,20 @@ int main(int argc, char **argv)
             a.guidance = strtof(v, NULL);
         else if (!strcmp(k, "--seed"))
             a.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "--batch"))
+            a.batch = atoi(v);
+        else if (!strcmp(k, "--backend")) {
+            if (!sdxl_backend_parse(v, &mp.backend))
+                return usage();
+        }
+        else if (!strcmp(k, "--dtype") && sdxl_dtype_parse(v, &mp.dtype))
+            a.dtype = v;
+        else if (!strcmp(k, "--vae-dtype") && sdxl_dtype_parse(v, &mp.vae_dtype))
+            a.vae_dtype = v;
         else
             return usage();
     }
-    if (!a.model || !a.image || a.runs < 1 || a.warmup < 0)
+    if (!a.model || !a.image || a.runs < 1 || a.warmup < 0 || a.batch < 1)
         return usage();
 
     image input;
@@ -191,8 +250,6 @@ int main(int argc, char **argv)
     sdxl_image in = {input.width, input.height, input.pixels};
 
     sdxl_error err;
-    sdxl_model_params mp = sdxl_model_default_params();
-    mp.backend = SDXL_BACKEND_CPU;
     mp.threads = a.threads;
     double t0 = (bench_now_s() * 1e3);
     sdxl_model *model;
@@ -208,24 +265,41 @@ int main(int argc, char **argv)
 
     for (int w = 0; w < a.warmup; w++) {
         run_times warm = run_once(session, &a, &in, -w, NULL);
-        fprintf(stderr, "bench_engine: warm-up %.1f s\n", warm.end_to_end_ms / 1e3);
+        print_run("warm-up", &warm);
     }
     run_times *runs = malloc((size_t)a.runs * sizeof *runs);
     if (!runs)
         return 1;
+    double min_generate_ms = 0;
     for (int r = 0; r < a.runs; r++) {
         runs[r] = run_once(session, &a, &in, r + 1, r + 1 == a.runs ? a.out : NULL);
-        fprintf(stderr, "bench_engine: run %d: %.1f s\n", r + 1, runs[r].end_to_end_ms / 1e3);
+        char what[32];
+        snprintf(what, sizeof what, "run %d", r + 1);
+        print_run(what, &runs[r]);
+        if (r == 0 || runs[r].t.total_ms < min_generate_ms)
+            min_generate_ms = runs[r].t.total_ms;
     }
 
     printf("{\"engine\": \"sdxld\", \"backend\": \"%s\", \"device\": \"%s\", \"threads\": %d, "
+           "\"dtype\": \"%s\", \"vae_dtype\": \"%s\", \"batch\": %d, \"same_prompt\": %s, "
            "\"warmup\": %d, \"width\": %d, \"height\": %d, \"steps\": %d, \"strength\": %g, "
            "\"guidance\": %g, "
            "\"weight_bytes\": %llu, \"load_ms\": %.1f, \"peak_rss_after_load_bytes\": %.0f, "
-           "\"peak_rss_bytes\": %.0f, \"runs\": [",
-           info.backend, info.device, a.threads, a.warmup, runs[0].width, runs[0].height, a.steps,
+           "\"peak_rss_bytes\": %.0f, ",
+           info.backend, info.device, a.threads, a.dtype, a.vae_dtype, a.batch,
+           a.same_prompt ? "true" : "false", a.warmup, runs[0].width, runs[0].height, a.steps,
            (double)a.strength, (double)a.guidance, (unsigned long long)info.weight_bytes,
            load_ms, rss_loaded, bench_peak_rss_bytes());
+    printf("\"median_generate_ms\": %.3f, \"min_generate_ms\": %.3f, "
+           "\"median_end_to_end_ms\": %.3f, \"median_text_ms\": %.3f, "
+           "\"median_vae_encode_ms\": %.3f, \"median_unet_ms\": %.3f, "
+           "\"median_vae_decode_ms\": %.3f, \"runs\": [",
+           runs_median(runs, a.runs, offsetof(run_times, t.total_ms)), min_generate_ms,
+           runs_median(runs, a.runs, offsetof(run_times, end_to_end_ms)),
+           runs_median(runs, a.runs, offsetof(run_times, t.text_ms)),
+           runs_median(runs, a.runs, offsetof(run_times, t.vae_encode_ms)),
+           runs_median(runs, a.runs, offsetof(run_times, t.unet_ms)),
+           runs_median(runs, a.runs, offsetof(run_times, t.vae_decode_ms)));
     for (int r = 0; r < a.runs; r++) {
         const run_times *x = &runs[r];
         printf("%s\n  {\"text_ms\": %.2f, \"vae_encode_ms\": %.2f, \"unet_ms\": %.2f, "

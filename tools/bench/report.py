@@ -2,6 +2,7 @@
 stage, against the FLOP count and the machine's measured sgemm rate (the floor).
 
     /tmp/refvenv/bin/python tools/bench/report.py --dir RESULTS_DIR
+    python3 tools/bench/report.py --gpu --dir RESULTS_DIR     # what run_gpu.sh wrote
 
 RESULTS_DIR holds what run.sh wrote: flops.json (flops.py), bench_ops.txt (build/bench_ops),
 sdxld.json (build/bench_engine), diffusers.json (bench_diffusers.py), and sdxld.png /
@@ -11,10 +12,17 @@ min-max. The floor of a stage is its FLOPs divided by the best raw cblas_sgemm r
 measured on SDXL's linear and convolution products in the same run; the CPU-time floor divides
 by the best one-thread rate (bench_ops_1.txt), and load.txt gives the load averages around
 each side.
+
+--gpu: the table of tools/bench/run_gpu.sh instead, from ceilings.json (gpu_ceilings.py),
+flops_<size>.json, and per case sdxld_<size>_b<batch>[_<variant>].json and
+diffusers_<size>_b<batch>.json (<size> square). The floor of a case is its FLOPs (the text
+encoders, unless the prompt cache answers, and the VAE encode once: one input picture; the
+UNet and the VAE decode once per image) divided by the measured bf16 matrix-product rate.
 """
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
@@ -199,10 +207,96 @@ def report(results):
     return "\n".join(out)
 
 
+GPU_STAGES = ("generate", "text", "vae_encode", "unet", "vae_decode")
+GPU_VARIANTS = {"": "", "same": ", same prompt (cache hit)", "fp32": ", fp32 (check path)"}
+GPU_CASE = re.compile(r"sdxld_(\d+)_b(\d+)(?:_(\w+))?\.json$")
+
+
+def ms(x):
+    return "–" if x is None else f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def stage_ms(side):
+    """"generate (text / encode / UNet / decode)" from a side's medians, or "not run"."""
+    if not side:
+        return "not run"
+    m = [ms(side.get(f"median_{s}_ms")) for s in GPU_STAGES]
+    return f"{m[0]} ({' / '.join(m[1:])})"
+
+
+def case_floor_ms(flops, batch, text, tflops):
+    if not flops or not tflops:
+        return None
+    work = (flops["text"] if text else 0) + flops["vae_encode"] + batch * (flops["unet"] + flops["vae_decode"])
+    return work / (tflops * 1e12) * 1e3
+
+
+def gpu_report(results):
+    ceilings = load_json(os.path.join(results, "ceilings.json")) or {}
+    tflops, gbps = ceilings.get("bf16_matmul_tflops"), ceilings.get("d2d_copy_gbps")
+    cases = []
+    for path in glob.glob(os.path.join(results, "sdxld_*.json")):
+        m = GPU_CASE.search(os.path.basename(path))
+        if m and (m.group(3) or "") in GPU_VARIANTS:
+            cases.append((int(m.group(1)), list(GPU_VARIANTS).index(m.group(3) or ""), int(m.group(2)),
+                          m.group(3) or ""))
+    out = [f"Date: {datetime.date.today().isoformat()}. Tree: {tree()}."]
+    if ceilings.get("device"):
+        out.append(f"Device: {ceilings['device']} (torch {ceilings['torch']}): bf16 matrix product "
+                   f"{tflops:,.0f} TFLOP/s (8192³, median of 10), device-to-device copy {gbps:,.0f} GB/s "
+                   f"(read + written). Floor = FLOPs ÷ that bf16 rate.")
+    else:
+        out.append("No GPU seen by torch: no measured rate, no floor.")
+    any_ref = next((r for r in (load_json(p) for p in sorted(glob.glob(os.path.join(results, "diffusers_*.json"))))
+                    if r), None)
+    any_ours = next((r for r in (load_json(os.path.join(results, f"sdxld_{s}_b{b}.json")) for s, _, b, _ in cases)
+                     if r), None)
+    if any_ours:
+        out.append(f"sdxld: {any_ours['backend']} backend on {any_ours['device']}, dtype {any_ours['dtype']}, "
+                   f"VAE {any_ours['vae_dtype']} unless the case says otherwise (auto: the engine's default, "
+                   f"on cuda fp16 and a bf16 VAE); "
+                   f"weights {any_ours['weight_bytes'] / 1e9:.2f} GB, loaded in {any_ours['load_ms'] / 1e3:.1f} s.")
+    if any_ref:
+        v = any_ref["versions"]
+        out.append(f"diffusers {v['diffusers']} eager, transformers {v['transformers']}, torch {v['torch']} "
+                   f"({any_ref['backend']}), {any_ref['dtype']} with the VAE in {any_ref['vae_dtype']} "
+                   f"(force_upcast); weights {any_ref['weight_bytes'] / 1e9:.2f} GB.")
+    if any_ours or any_ref:
+        side = any_ours or any_ref
+        out.append(f"Workload: img2img, steps {side['steps']}, strength {side['strength']}, guidance "
+                   f"{side['guidance']}. Medians over the timed runs, ms: generate (text / VAE encode / UNet / "
+                   f"VAE decode), without PNG encoding.")
+    out.append("")
+    out.append("| case | sdxld ms | diffusers ms | speed-up | sdxld images/s | floor ms | sdxld ÷ floor |")
+    out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for size, _, batch, variant in sorted(cases):
+        ours = load_json(os.path.join(results, f"sdxld_{size}_b{batch}{'_' + variant if variant else ''}.json"))
+        ref = load_json(os.path.join(results, f"diffusers_{size}_b{batch}.json")) if not variant else None
+        floor = case_floor_ms(load_json(os.path.join(results, f"flops_{size}.json")), batch, variant != "same",
+                              tflops)
+        gen = ours["median_generate_ms"] if ours else None
+        out.append(" | ".join([
+            f"| {size}² b{batch}{GPU_VARIANTS[variant]}", stage_ms(ours), stage_ms(ref) if not variant else "",
+            f"{ref['median_generate_ms'] / gen:.2f}×" if ref and gen else "–",
+            f"{batch * 1e3 / gen:,.1f}" if gen else "–", ms(floor),
+            f"{gen / floor:.2f}" if gen and floor else "–"]) + " |")
+    for size, _, batch, variant in sorted(cases):
+        if batch == 1 and not variant:
+            diff = pixel_diff(os.path.join(results, f"sdxld_{size}_b1.png"),
+                              os.path.join(results, f"diffusers_{size}_b1.png"))
+            if diff:
+                out.append("")
+                out.append(f"{size}² b1, last image, same weights, prompt and seed (sdxld {any_ours['dtype']}, "
+                           f"diffusers fp16): {diff}.")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", required=True)
-    print(report(ap.parse_args().dir))
+    ap.add_argument("--gpu", action="store_true", help="the table of run_gpu.sh")
+    a = ap.parse_args()
+    print(gpu_report(a.dir) if a.gpu else report(a.dir))
 
 
 if __name__ == "__main__":

@@ -629,14 +629,19 @@ static void test_layout(void **state)
 
 /* ---- host copies, determinism, batch invariance ----------------------------------------- */
 
-/* The tensor's raw bits (its own type). */
-static void *read_bits(fixture *f, const tensor *t)
+/* The tensor's raw bits (its own type), read through be (whose queued ops it waits for). */
+static void *read_bits_on(backend *be, const tensor *t)
 {
     sdxl_error err;
     void *bits = malloc(tensor_nbytes(t));
     assert_non_null(bits);
-    expect_ok(backend_tensor_read(f->gpu, t, t->type, bits, (size_t)tensor_numel(t), &err), &err);
+    expect_ok(backend_tensor_read(be, t, t->type, bits, (size_t)tensor_numel(t), &err), &err);
     return bits;
+}
+
+static void *read_bits(fixture *f, const tensor *t)
+{
+    return read_bits_on(f->gpu, t);
 }
 
 static void test_write_read(void **state)
@@ -829,9 +834,9 @@ static void test_record(void **state)
     /* new inputs: the replay and the direct run agree bit for bit */
     expect_ok(backend_tensor_write(be, &x, DTYPE_F32, x2, n, &err), &err);
     expect_ok(backend_graph_launch(be, g, &err), &err);
-    void *replayed = read_bits(f, &y);
+    void *replayed = read_bits_on(be, &y);
     run_block(be, &x, &w, &gamma, &c, &h, &y_direct);
-    void *direct = read_bits(f, &y_direct);
+    void *direct = read_bits_on(be, &y_direct);
     assert_memory_equal(replayed, direct, tensor_nbytes(&y));
     printf("  %-4s %-56s same bits\n", dtype_name(f->type), "recorded conv + norm + attention");
 

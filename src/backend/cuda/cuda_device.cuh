@@ -13,6 +13,9 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <string.h>
+
+#include <initializer_list>
 
 #include "backend/cuda/cuda_internal.h"
 
@@ -82,6 +85,38 @@ __device__ __forceinline__ int64_t global_thread()
 __device__ __forceinline__ int64_t global_stride()
 {
     return (int64_t)gridDim.x * blockDim.x;
+}
+
+/* 16-byte vectors of T (8 halves, 4 floats): what memory-bound kernels move per thread. A
+ * kernel takes the vector path only when every pointer is 16-byte aligned and every row length
+ * it steps by is a multiple of VEC<T> (vec_ok); otherwise it runs element by element. */
+template <typename T> constexpr int VEC = 16 / (int)sizeof(T);
+
+template <typename T> __device__ __forceinline__ void load_vec(const T *p, T (&v)[VEC<T>])
+{
+    uint4 raw = *reinterpret_cast<const uint4 *>(p);
+    memcpy(v, &raw, sizeof raw);
+}
+
+template <typename T> __device__ __forceinline__ void store_vec(T *p, const T (&v)[VEC<T>])
+{
+    uint4 raw;
+    memcpy(&raw, v, sizeof raw);
+    *reinterpret_cast<uint4 *>(p) = raw;
+}
+
+/* Whether the pointers are 16-byte aligned and the lengths (elements) multiples of the
+ * vector width of elements of elem_bytes. */
+static inline bool vec_ok(size_t elem_bytes, std::initializer_list<const void *> ptrs,
+                          std::initializer_list<int64_t> lengths)
+{
+    for (const void *p : ptrs)
+        if ((uintptr_t)p % 16)
+            return false;
+    for (int64_t n : lengths)
+        if (n % (int64_t)(16 / elem_bytes))
+            return false;
+    return true;
 }
 
 /* x * sigmoid(a x): a = 1 for SiLU, 1.702 for CLIP's quick_gelu. */

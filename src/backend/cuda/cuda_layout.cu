@@ -9,6 +9,28 @@
 
 using namespace sdxl_cuda;
 
+/* y [N, 2H, 2W, C] from x [N, H, W, C]: one thread per input vector (C a multiple of the
+ * vector width), written to its four output pixels. */
+template <typename T>
+__global__ void upsample_vec_kernel(const T *x, T *y, int64_t h, int64_t w, int64_t c,
+                                    int64_t n_in)
+{
+    constexpr int N = VEC<T>;
+    for (int64_t i = global_thread() * N; i < n_in; i += global_stride() * N) {
+        int64_t ch = i % c, rest = i / c;
+        int64_t ix = rest % w;
+        rest /= w;
+        int64_t iy = rest % h, image = rest / h;
+        T v[N];
+        load_vec(x + i, v);
+        T *out = y + ((image * 2 * h + 2 * iy) * 2 * w + 2 * ix) * c + ch;
+        store_vec(out, v);
+        store_vec(out + c, v);
+        store_vec(out + 2 * w * c, v);
+        store_vec(out + 2 * w * c + c, v);
+    }
+}
+
 /* y [N, 2H, 2W, C] from x [N, H, W, C]: one thread per output element. */
 template <typename T>
 __global__ void upsample_kernel(const T *x, T *y, int64_t h, int64_t w, int64_t c, int64_t n)
@@ -61,12 +83,18 @@ __global__ void gather_kernel(const T *table, const int32_t *ids, T *y, int64_t 
 extern "C" sdxl_status cuda_upsample_nearest2x(backend *b, const tensor *x, tensor *y,
                                                sdxl_error *err)
 {
-    int64_t n = tensor_numel(y);
+    int64_t n = tensor_numel(y), n_in = tensor_numel(x);
+    int64_t h = x->shape[1], w = x->shape[2], c = x->shape[3];
     cudaStream_t s = cuda_of(b)->stream;
+    bool vec = vec_ok(dtype_size(x->type), {x->data, y->data}, {c});
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
-        upsample_kernel<T><<<grid_for(n), BLOCK, 0, s>>>((const T *)x->data, (T *)y->data,
-                                                         x->shape[1], x->shape[2], x->shape[3], n);
+        if (vec)
+            upsample_vec_kernel<T><<<grid_for(n_in / VEC<T>), BLOCK, 0, s>>>(
+                (const T *)x->data, (T *)y->data, h, w, c, n_in);
+        else
+            upsample_kernel<T><<<grid_for(n), BLOCK, 0, s>>>((const T *)x->data, (T *)y->data, h,
+                                                             w, c, n);
     });
     return cuda_check_launch("upsample kernel", err);
 }

@@ -37,13 +37,13 @@ __global__ void binary_kernel(backend_binary_op op, const T *x, const T *z, T *y
     }
 }
 
-/* The same, a 16-byte vector per thread (n and nz multiples of the vector width). */
-template <typename T>
-__global__ void binary_vec_kernel(backend_binary_op op, const T *x, const T *z, T *y, int64_t n,
-                                  int64_t nz)
+/* The same, a 16-byte vector per thread (n and nz multiples of the vector width), with index
+ * arithmetic in I (32 bits when n allows: 64-bit division costs more than the memory). */
+template <typename T, typename I>
+__global__ void binary_vec_kernel(backend_binary_op op, const T *x, const T *z, T *y, I n, I nz)
 {
     constexpr int N = VEC<T>;
-    for (int64_t i = global_thread() * N; i < n; i += global_stride() * N) {
+    for (I i = (I)global_thread() * N; i < n; i += (I)global_stride() * N) {
         T xv[N], zv[N], yv[N];
         load_vec(x + i, xv);
         load_vec(z + i % nz, zv);
@@ -110,8 +110,12 @@ extern "C" sdxl_status cuda_binary(backend *b, backend_binary_op op, const tenso
     bool vec = vec_ok(dtype_size(x->type), {x->data, z->data, y->data}, {nz});
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
-        if (vec)
-            binary_vec_kernel<T><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
+        if (vec && n < INT32_MAX)
+            binary_vec_kernel<T, uint32_t><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
+                op, (const T *)x->data, (const T *)z->data, (T *)y->data, (uint32_t)n,
+                (uint32_t)nz);
+        else if (vec)
+            binary_vec_kernel<T, int64_t><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
                 op, (const T *)x->data, (const T *)z->data, (T *)y->data, n, nz);
         else
             binary_kernel<T><<<grid_for(n), BLOCK, 0, s>>>(op, (const T *)x->data,

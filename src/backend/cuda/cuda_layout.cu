@@ -10,17 +10,17 @@
 using namespace sdxl_cuda;
 
 /* y [N, 2H, 2W, C] from x [N, H, W, C]: one thread per input vector (C a multiple of the
- * vector width), written to its four output pixels. */
-template <typename T>
-__global__ void upsample_vec_kernel(const T *x, T *y, int64_t h, int64_t w, int64_t c,
-                                    int64_t n_in)
+ * vector width), written to its four output pixels; index arithmetic in I (32 bits when the
+ * output allows). */
+template <typename T, typename I>
+__global__ void upsample_vec_kernel(const T *x, T *y, I h, I w, I c, I n_in)
 {
     constexpr int N = VEC<T>;
-    for (int64_t i = global_thread() * N; i < n_in; i += global_stride() * N) {
-        int64_t ch = i % c, rest = i / c;
-        int64_t ix = rest % w;
+    for (I i = (I)global_thread() * N; i < n_in; i += (I)global_stride() * N) {
+        I ch = i % c, rest = i / c;
+        I ix = rest % w;
         rest /= w;
-        int64_t iy = rest % h, image = rest / h;
+        I iy = rest % h, image = rest / h;
         T v[N];
         load_vec(x + i, v);
         T *out = y + ((image * 2 * h + 2 * iy) * 2 * w + 2 * ix) * c + ch;
@@ -89,8 +89,12 @@ extern "C" sdxl_status cuda_upsample_nearest2x(backend *b, const tensor *x, tens
     bool vec = vec_ok(dtype_size(x->type), {x->data, y->data}, {c});
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
-        if (vec)
-            upsample_vec_kernel<T><<<grid_for(n_in / VEC<T>), BLOCK, 0, s>>>(
+        if (vec && n < INT32_MAX)
+            upsample_vec_kernel<T, uint32_t><<<grid_for(n_in / VEC<T>), BLOCK, 0, s>>>(
+                (const T *)x->data, (T *)y->data, (uint32_t)h, (uint32_t)w, (uint32_t)c,
+                (uint32_t)n_in);
+        else if (vec)
+            upsample_vec_kernel<T, int64_t><<<grid_for(n_in / VEC<T>), BLOCK, 0, s>>>(
                 (const T *)x->data, (T *)y->data, h, w, c, n_in);
         else
             upsample_kernel<T><<<grid_for(n), BLOCK, 0, s>>>((const T *)x->data, (T *)y->data, h,

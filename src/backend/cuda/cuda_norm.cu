@@ -46,23 +46,25 @@ __device__ __forceinline__ float2 load_pair(const __nv_bfloat16 *x)
     return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(x));
 }
 
-/* Block (chunk, image), threads (lane, row): lane sums channel pairs lane, lane + lanes, ...
- * over positions p0 + row, p0 + row + rows, ... (a warp reads consecutive pairs of one
- * position: coalesced); the rows' sums are added in order per channel, then each group adds
- * its channels in order. c is even. */
+/* Block (chunk, image, slice of groups_per_block groups), threads (lane, row): lane sums the
+ * slice's channel pairs lane, lane + lanes, ... over positions p0 + row, p0 + row + rows, ...
+ * (a warp reads consecutive pairs of one position: coalesced); the rows' sums are added in
+ * order per channel, then each group adds its channels in order. Which block sums a group
+ * does not change how it is summed. A slice has an even number of channels. */
 template <typename T>
 __global__ void __launch_bounds__(BLOCK)
     group_stats_kernel(const T *x, double2 *partials, int64_t positions, int64_t c, int groups,
-                       int64_t chunk_positions, int64_t chunks)
+                       int groups_per_block, int64_t chunk_positions, int64_t chunks)
 {
-    extern __shared__ double2 sums[]; /* [rows][c] */
-    int64_t pairs = c / 2;
+    extern __shared__ double2 sums[]; /* [rows][slice channels] */
+    int64_t cg = c / groups, first_group = (int64_t)blockIdx.z * groups_per_block;
+    int64_t cs = cg * groups_per_block, pairs = cs / 2;
     int lanes = pairs < BLOCK ? (int)pairs : BLOCK, rows = BLOCK / lanes;
     int lane = threadIdx.x % lanes, row = threadIdx.x / lanes;
     int64_t chunk = blockIdx.x, image = blockIdx.y;
     int64_t p0 = chunk * chunk_positions;
     int64_t p1 = p0 + chunk_positions < positions ? p0 + chunk_positions : positions;
-    const T *base = x + image * positions * c;
+    const T *base = x + image * positions * c + first_group * cg;
     if (row < rows) {
         for (int64_t cp = lane; cp < pairs; cp += lanes) {
             double s0 = 0.0, s1 = 0.0, q0 = 0.0, q1 = 0.0;
@@ -87,29 +89,42 @@ __global__ void __launch_bounds__(BLOCK)
                 q0 += (double)v.x * v.x;
                 q1 += (double)v.y * v.y;
             }
-            sums[row * c + 2 * cp] = make_double2(s0, q0);
-            sums[row * c + 2 * cp + 1] = make_double2(s1, q1);
+            sums[row * cs + 2 * cp] = make_double2(s0, q0);
+            sums[row * cs + 2 * cp + 1] = make_double2(s1, q1);
         }
     }
     __syncthreads();
-    for (int64_t ch = threadIdx.x; ch < c; ch += blockDim.x) {
+    for (int64_t ch = threadIdx.x; ch < cs; ch += blockDim.x) {
         double2 t = sums[ch];
         for (int r = 1; r < rows; r++) {
-            t.x += sums[r * c + ch].x;
-            t.y += sums[r * c + ch].y;
+            t.x += sums[r * cs + ch].x;
+            t.y += sums[r * cs + ch].y;
         }
         sums[ch] = t;
     }
     __syncthreads();
-    int64_t cg = c / groups;
-    for (int g = threadIdx.x; g < groups; g += blockDim.x) {
+    for (int g = threadIdx.x; g < groups_per_block; g += blockDim.x) {
         double s = 0.0, s2 = 0.0;
         for (int64_t ch = g * cg; ch < (g + 1) * cg; ch++) {
             s += sums[ch].x;
             s2 += sums[ch].y;
         }
-        partials[(image * chunks + chunk) * groups + g] = make_double2(s, s2);
+        partials[(image * chunks + chunk) * groups + first_group + g] = make_double2(s, s2);
     }
+}
+
+/* Groups per statistics block: the fewest (a divisor of groups, with an even number of
+ * channels) that still give the GPU about GN_BLOCKS blocks, so that small images with many
+ * channels are not summed by a few blocks. */
+constexpr int64_t GN_BLOCKS = 264;
+
+static int gn_groups_per_block(int groups, int64_t cg, int64_t blocks_without_slicing)
+{
+    int per_block = groups;
+    while (per_block % 2 == 0 && cg * (per_block / 2) % 2 == 0 &&
+           blocks_without_slicing * (groups / per_block) < GN_BLOCKS)
+        per_block /= 2;
+    return per_block;
 }
 
 /* One warp per (image, group): stats = (mean, 1 / sqrt(var + eps)). */
@@ -156,24 +171,27 @@ __global__ void group_apply_kernel(const T *x, T *y, const float2 *stats, const 
     }
 }
 
-/* The same, a 16-byte vector per thread (c a multiple of the vector width). */
-template <typename T>
+/* The same, a 16-byte vector per thread (c a multiple of the vector width), with index
+ * arithmetic in I (32 bits when n allows: 64-bit division costs more than the memory). */
+template <typename T, typename I>
 __global__ void group_apply_vec_kernel(const T *x, T *y, const float2 *stats, const T *gamma,
-                                       const T *beta, int64_t per_image, int c, int cg,
-                                       int groups, bool silu, int64_t n)
+                                       const T *beta, I per_image, I c, I cg, int groups,
+                                       bool silu, I n)
 {
     constexpr int N = VEC<T>;
-    for (int64_t i = global_thread() * N; i < n; i += global_stride() * N) {
-        int ch = (int)(i % c);
+    for (I i = (I)global_thread() * N; i < n; i += (I)global_stride() * N) {
+        I ch = i % c, g = ch / cg, next = (g + 1) * cg; /* a vector spans at most two groups */
         const float2 *image_stats = stats + (i / per_image) * groups;
+        float2 st = image_stats[g], st_next = image_stats[g + 1 < (I)groups ? g + 1 : g];
         T xv[N], gv[N], bv[N], yv[N];
         load_vec(x + i, xv);
         load_vec(gamma + ch, gv);
         load_vec(beta + ch, bv);
 #pragma unroll
         for (int k = 0; k < N; k++)
-            yv[k] = from_float<T>(group_norm_value(to_float(xv[k]), image_stats[(ch + k) / cg],
-                                                   to_float(gv[k]), to_float(bv[k]), silu));
+            yv[k] = from_float<T>(group_norm_value(to_float(xv[k]),
+                                                   ch + k < next ? st : st_next, to_float(gv[k]),
+                                                   to_float(bv[k]), silu));
         store_vec(y + i, yv);
     }
 }
@@ -260,8 +278,9 @@ extern "C" sdxl_status cuda_group_norm(backend *b, const tensor *x, int groups, 
         return error_set(err, SDXL_ERR_UNSUPPORTED,
                          "group_norm: %lld channels; the cuda backend needs an even number",
                          (long long)c);
-    int64_t lanes = c / 2 < BLOCK ? c / 2 : BLOCK;
-    size_t shared = (size_t)(BLOCK / lanes) * (size_t)c * sizeof(double2);
+    int per_block = gn_groups_per_block(groups, c / groups, chunks * images);
+    int64_t slice = c / groups * per_block, lanes = slice / 2 < BLOCK ? slice / 2 : BLOCK;
+    size_t shared = (size_t)(BLOCK / lanes) * (size_t)slice * sizeof(double2);
     if (shared > (size_t)cb->max_shared_optin)
         return error_set(err, SDXL_ERR_UNSUPPORTED,
                          "group_norm: %lld channels need %zu bytes of shared memory; this GPU "
@@ -283,8 +302,11 @@ extern "C" sdxl_status cuda_group_norm(backend *b, const tensor *x, int groups, 
             attr = cudaFuncSetAttribute(group_stats_kernel<T>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
         if (attr == cudaSuccess)
-            group_stats_kernel<T><<<dim3((unsigned)chunks, (unsigned)images), BLOCK, shared, s>>>(
-                (const T *)x->data, partials, positions, c, groups, chunk_positions, chunks);
+            group_stats_kernel<T><<<dim3((unsigned)chunks, (unsigned)images,
+                                         (unsigned)(groups / per_block)),
+                                    BLOCK, shared, s>>>((const T *)x->data, partials, positions, c,
+                                                        groups, per_block, chunk_positions,
+                                                        chunks);
     });
     st = cuda_check(attr, "group norm shared memory", err);
     if (!st)
@@ -300,10 +322,18 @@ extern "C" sdxl_status cuda_group_norm(backend *b, const tensor *x, int groups, 
     bool vec = vec_ok(dtype_size(x->type), {x->data, y->data, gamma->data, beta->data}, {c});
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
-        if (vec)
-            group_apply_vec_kernel<T><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
+        /* A vector (at a multiple of its width) then spans at most two groups. */
+        int64_t cg = c / groups;
+        vec = vec && (cg >= VEC<T> || 2 * cg == VEC<T>);
+        if (vec && n < INT32_MAX)
+            group_apply_vec_kernel<T, uint32_t><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
                 (const T *)x->data, (T *)y->data, stats, (const T *)gamma->data,
-                (const T *)beta->data, n / images, (int)c, (int)(c / groups), groups, silu, n);
+                (const T *)beta->data, (uint32_t)(n / images), (uint32_t)c,
+                (uint32_t)(c / groups), groups, silu, (uint32_t)n);
+        else if (vec)
+            group_apply_vec_kernel<T, int64_t><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
+                (const T *)x->data, (T *)y->data, stats, (const T *)gamma->data,
+                (const T *)beta->data, n / images, c, c / groups, groups, silu, n);
         else
             group_apply_kernel<T><<<grid_for(n), BLOCK, 0, s>>>(
                 (const T *)x->data, (T *)y->data, stats, (const T *)gamma->data,

@@ -334,6 +334,21 @@ static void check_batch_equals_singles(sdxl_session *s, sdxl_generate_params gp)
     log_free(&batch_log);
 }
 
+/* img2img on picture with a fixed prompt and seed. */
+static sdxl_generate_params picture_request(const sdxl_image *picture, uint64_t seed, int batch,
+                                            int steps, float strength)
+{
+    sdxl_generate_params gp = sdxl_default_generate_params();
+    gp.prompt = "a red house by the sea";
+    gp.init_image = picture;
+    gp.seed = seed;
+    gp.seed_set = true;
+    gp.batch_size = batch;
+    gp.num_inference_steps = steps;
+    gp.strength = strength;
+    return gp;
+}
+
 static void test_batch_equals_single_images(void **state)
 {
     (void)state;
@@ -343,14 +358,7 @@ static void test_batch_equals_single_images(void **state)
     check_ok(sdxl_session_open(m, &s, &err), &err);
     sdxl_image picture = make_picture();
 
-    sdxl_generate_params gp = sdxl_default_generate_params();
-    gp.prompt = "a red house by the sea";
-    gp.init_image = &picture;
-    gp.seed = 1000;
-    gp.seed_set = true;
-    gp.batch_size = 3;
-    gp.num_inference_steps = 3;
-    gp.strength = 0.7f;
+    sdxl_generate_params gp = picture_request(&picture, 1000, 3, 3, 0.7f);
     check_batch_equals_singles(s, gp);
 
     gp.guidance_scale = 4.0f; /* with guidance: negative rows first, then positive */
@@ -381,14 +389,7 @@ static void test_graph_replay_same_bits(void **state)
     sdxl_error err;
     check_ok(sdxl_session_open(m, &s, &err), &err);
     sdxl_image picture = make_picture();
-    sdxl_generate_params gp = sdxl_default_generate_params();
-    gp.prompt = "a red house by the sea";
-    gp.init_image = &picture;
-    gp.seed = 7;
-    gp.seed_set = true;
-    gp.batch_size = 2;
-    gp.num_inference_steps = 4;
-    gp.strength = 0.75f;
+    sdxl_generate_params gp = picture_request(&picture, 7, 2, 4, 0.75f);
     gp.width = 64; /* latents 8x4: every upsampling doubles, so the UNet can be recorded */
     gp.height = 32;
 

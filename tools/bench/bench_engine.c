@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "base/file.h"
 #include "io/image.h"
 #include "sdxl.h"
 #include "bench_common.h"
@@ -37,32 +38,12 @@
 
 static void read_image(const char *path, image *out)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "bench_engine: cannot open %s\n", path);
-        exit(1);
-    }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *data = size > 0 ? malloc((size_t)size) : NULL;
-    if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
-        fprintf(stderr, "bench_engine: cannot read %s\n", path);
-        exit(1);
-    }
-    fclose(f);
     sdxl_error err;
-    bench_check(image_decode(data, (size_t)size, NULL, out, NULL, &err), &err);
+    uint8_t *data;
+    size_t size;
+    bench_check(file_read_all(path, 0, &data, &size, &err), &err);
+    bench_check(image_decode(data, size, NULL, out, NULL, &err), &err);
     free(data);
-}
-
-static void write_file(const char *path, const image_buffer *buf)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(buf->data, 1, buf->size, f) != buf->size || fclose(f) != 0) {
-        fprintf(stderr, "bench_engine: cannot write %s\n", path);
-        exit(1);
-    }
 }
 
 /* Process CPU time at the progress events of one generation: the start of the text, VAE
@@ -147,7 +128,7 @@ static run_times run_once(sdxl_session *s, const bench_args *a, const sdxl_image
     }
     double t2 = (bench_now_s() * 1e3), c2 = bench_cpu_ms();
     if (out_path)
-        write_file(out_path, &first);
+        bench_check(file_write_all(out_path, first.data, first.size, &err), &err);
     image_buffer_free(&first);
     run_times r = {.t = res.timings, .cpu = clock, .png_ms = t2 - t1, .end_to_end_ms = t2 - t0,
                    .cpu_ms = c2 - c0, .width = res.images[0].width,

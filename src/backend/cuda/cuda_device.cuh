@@ -105,18 +105,36 @@ template <typename T> __device__ __forceinline__ void store_vec(T *p, const T (&
     *reinterpret_cast<uint4 *>(p) = raw;
 }
 
-/* Whether the pointers are 16-byte aligned and the lengths (elements) multiples of the
- * vector width of elements of elem_bytes. */
+/* Whether the pointers are aligned to units of unit_bytes and the lengths (counts of elements
+ * of elem_bytes) are whole units: what loading unit_bytes at a time needs. */
+static inline bool units_ok(size_t unit_bytes, size_t elem_bytes,
+                            std::initializer_list<const void *> ptrs,
+                            std::initializer_list<int64_t> lengths)
+{
+    for (const void *p : ptrs)
+        if ((uintptr_t)p % unit_bytes)
+            return false;
+    for (int64_t n : lengths)
+        if (n % (int64_t)(unit_bytes / elem_bytes))
+            return false;
+    return true;
+}
+
+/* units_ok for the 16-byte vectors above. */
 static inline bool vec_ok(size_t elem_bytes, std::initializer_list<const void *> ptrs,
                           std::initializer_list<int64_t> lengths)
 {
-    for (const void *p : ptrs)
-        if ((uintptr_t)p % 16)
-            return false;
-    for (int64_t n : lengths)
-        if (n % (int64_t)(16 / elem_bytes))
-            return false;
-    return true;
+    return units_ok(16, elem_bytes, ptrs, lengths);
+}
+
+/* Calls f(I()) with I the index type of a kernel over n elements: uint32_t when n fits (64-bit
+ * division costs more than the memory a vector kernel moves), else int64_t. */
+template <typename F> static void dispatch_index_type(int64_t n, F f)
+{
+    if (n < INT32_MAX)
+        f(uint32_t());
+    else
+        f(int64_t());
 }
 
 /* x * sigmoid(a x): a = 1 for SiLU, 1.702 for CLIP's quick_gelu. */

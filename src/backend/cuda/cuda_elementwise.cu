@@ -110,13 +110,12 @@ extern "C" sdxl_status cuda_binary(backend *b, backend_binary_op op, const tenso
     bool vec = vec_ok(dtype_size(x->type), {x->data, z->data, y->data}, {nz});
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
-        if (vec && n < INT32_MAX)
-            binary_vec_kernel<T, uint32_t><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
-                op, (const T *)x->data, (const T *)z->data, (T *)y->data, (uint32_t)n,
-                (uint32_t)nz);
-        else if (vec)
-            binary_vec_kernel<T, int64_t><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
-                op, (const T *)x->data, (const T *)z->data, (T *)y->data, n, nz);
+        if (vec)
+            dispatch_index_type(n, [&](auto index) {
+                using I = decltype(index);
+                binary_vec_kernel<T, I><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
+                    op, (const T *)x->data, (const T *)z->data, (T *)y->data, (I)n, (I)nz);
+            });
         else
             binary_kernel<T><<<grid_for(n), BLOCK, 0, s>>>(op, (const T *)x->data,
                                                            (const T *)z->data, (T *)y->data, n, nz);

@@ -89,13 +89,12 @@ extern "C" sdxl_status cuda_upsample_nearest2x(backend *b, const tensor *x, tens
     bool vec = vec_ok(dtype_size(x->type), {x->data, y->data}, {c});
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
-        if (vec && n < INT32_MAX)
-            upsample_vec_kernel<T, uint32_t><<<grid_for(n_in / VEC<T>), BLOCK, 0, s>>>(
-                (const T *)x->data, (T *)y->data, (uint32_t)h, (uint32_t)w, (uint32_t)c,
-                (uint32_t)n_in);
-        else if (vec)
-            upsample_vec_kernel<T, int64_t><<<grid_for(n_in / VEC<T>), BLOCK, 0, s>>>(
-                (const T *)x->data, (T *)y->data, h, w, c, n_in);
+        if (vec)
+            dispatch_index_type(n, [&](auto index) {
+                using I = decltype(index);
+                upsample_vec_kernel<T, I><<<grid_for(n_in / VEC<T>), BLOCK, 0, s>>>(
+                    (const T *)x->data, (T *)y->data, (I)h, (I)w, (I)c, (I)n_in);
+            });
         else
             upsample_kernel<T><<<grid_for(n), BLOCK, 0, s>>>((const T *)x->data, (T *)y->data, h,
                                                              w, c, n);

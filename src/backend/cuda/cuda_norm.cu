@@ -278,8 +278,9 @@ extern "C" sdxl_status cuda_group_norm(backend *b, const tensor *x, int groups, 
         return error_set(err, SDXL_ERR_UNSUPPORTED,
                          "group_norm: %lld channels; the cuda backend needs an even number",
                          (long long)c);
-    int per_block = gn_groups_per_block(groups, c / groups, chunks * images);
-    int64_t slice = c / groups * per_block, lanes = slice / 2 < BLOCK ? slice / 2 : BLOCK;
+    int64_t cg = c / groups;
+    int per_block = gn_groups_per_block(groups, cg, chunks * images);
+    int64_t slice = cg * per_block, lanes = slice / 2 < BLOCK ? slice / 2 : BLOCK;
     size_t shared = (size_t)(BLOCK / lanes) * (size_t)slice * sizeof(double2);
     if (shared > (size_t)cb->max_shared_optin)
         return error_set(err, SDXL_ERR_UNSUPPORTED,
@@ -315,29 +316,28 @@ extern "C" sdxl_status cuda_group_norm(backend *b, const tensor *x, int groups, 
         return st;
     int64_t total = images * groups;
     group_finalize_kernel<<<grid_for(total * 32), BLOCK, 0, s>>>(
-        partials, stats, chunks, groups, total, (double)(positions * (c / groups)), eps);
+        partials, stats, chunks, groups, total, (double)(positions * cg), eps);
     st = cuda_check_launch("group norm finalize kernel", err);
     if (st)
         return st;
-    bool vec = vec_ok(dtype_size(x->type), {x->data, y->data, gamma->data, beta->data}, {c});
+    /* A vector (at a multiple of its width) must span at most two groups. */
+    size_t es = dtype_size(x->type);
+    int64_t width = (int64_t)(16 / es);
+    bool vec = vec_ok(es, {x->data, y->data, gamma->data, beta->data}, {c}) &&
+               (cg >= width || 2 * cg == width);
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
-        /* A vector (at a multiple of its width) then spans at most two groups. */
-        int64_t cg = c / groups;
-        vec = vec && (cg >= VEC<T> || 2 * cg == VEC<T>);
-        if (vec && n < INT32_MAX)
-            group_apply_vec_kernel<T, uint32_t><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
-                (const T *)x->data, (T *)y->data, stats, (const T *)gamma->data,
-                (const T *)beta->data, (uint32_t)(n / images), (uint32_t)c,
-                (uint32_t)(c / groups), groups, silu, (uint32_t)n);
-        else if (vec)
-            group_apply_vec_kernel<T, int64_t><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
-                (const T *)x->data, (T *)y->data, stats, (const T *)gamma->data,
-                (const T *)beta->data, n / images, c, c / groups, groups, silu, n);
+        if (vec)
+            dispatch_index_type(n, [&](auto index) {
+                using I = decltype(index);
+                group_apply_vec_kernel<T, I><<<grid_for(n / VEC<T>), BLOCK, 0, s>>>(
+                    (const T *)x->data, (T *)y->data, stats, (const T *)gamma->data,
+                    (const T *)beta->data, (I)(n / images), (I)c, (I)cg, groups, silu, (I)n);
+            });
         else
             group_apply_kernel<T><<<grid_for(n), BLOCK, 0, s>>>(
                 (const T *)x->data, (T *)y->data, stats, (const T *)gamma->data,
-                (const T *)beta->data, n / images, c, c / groups, groups, silu, n);
+                (const T *)beta->data, n / images, c, cg, groups, silu, n);
     });
     return cuda_check_launch("group norm kernel", err);
 }
@@ -347,10 +347,10 @@ extern "C" sdxl_status cuda_layer_norm(backend *b, const tensor *x, float eps, c
 {
     int64_t rows = tensor_rows(x), c = tensor_last_dim(x);
     cudaStream_t s = cuda_of(b)->stream;
-    /* Pair loads need even rows at 4-byte (f32: 8-byte) aligned addresses. */
-    bool in_registers = c % 2 == 0 && c <= 64 * LN_PAIRS;
-    for (const void *p : {x->data, y->data, gamma->data, beta->data})
-        in_registers = in_registers && (uintptr_t)p % (2 * dtype_size(x->type)) == 0;
+    /* Pair loads need even rows at pair-aligned addresses. */
+    size_t es = dtype_size(x->type);
+    bool in_registers = c <= 64 * LN_PAIRS &&
+                        units_ok(2 * es, es, {x->data, y->data, gamma->data, beta->data}, {c});
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
         if (in_registers)

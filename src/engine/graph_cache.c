@@ -7,14 +7,15 @@
 
 #include "base/log.h"
 
-/* The entry for (call, key), made (dropping the least recently used when full) if new. */
-static graph_entry *entry_for(graph_cache *c, backend *be, graph_call_fn call, const void *key,
-                              size_t key_len)
+/* The entry for (call, mark, key), made (dropping the least recently used when full) if new. */
+static graph_entry *entry_for(graph_cache *c, backend *be, graph_call_fn call,
+                              arena_mark free_from, const void *key, size_t key_len)
 {
     graph_entry *e = NULL;
     for (int i = 0; i < c->count && !e; i++) {
         graph_entry *x = &c->entries[i];
-        if (x->call == call && x->key_len == key_len && memcmp(x->key, key, key_len) == 0)
+        if (x->call == call && x->free_from == free_from && x->key_len == key_len &&
+            memcmp(x->key, key, key_len) == 0)
             e = x;
     }
     if (!e) {
@@ -29,6 +30,7 @@ static graph_entry *entry_for(graph_cache *c, backend *be, graph_call_fn call, c
         }
         memset(e, 0, sizeof *e);
         e->call = call;
+        e->free_from = free_from;
         memcpy(e->key, key, key_len);
         e->key_len = key_len;
     }
@@ -59,12 +61,13 @@ static void record(graph_entry *e, backend *be, void *ctx, const char *what)
                 what, err.message);
 }
 
-sdxl_status graph_cache_run(graph_cache *c, backend *be, graph_call_fn call, void *ctx,
-                            const void *key, size_t key_len, const char *what, sdxl_error *err)
+sdxl_status graph_cache_run(graph_cache *c, backend *be, const arena *a, graph_call_fn call,
+                            void *ctx, const void *key, size_t key_len, const char *what,
+                            sdxl_error *err)
 {
     if (!c || !backend_can_record(be) || key_len > GRAPH_KEY_MAX)
         return call(ctx, err);
-    graph_entry *e = entry_for(c, be, call, key, key_len);
+    graph_entry *e = entry_for(c, be, call, arena_get_mark(a), key, key_len);
     if (e->graph && backend_graph_current(be, e->graph))
         return backend_graph_launch(be, e->graph, err);
     backend_graph_free(be, e->graph);

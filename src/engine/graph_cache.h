@@ -5,8 +5,9 @@
  * One UNet evaluation is about 1,600 ops and the two text encoders about 530; launched one by
  * one they cost the host more time than a GPU needs to run them at 512x512. A recorded call
  * launches them all at once. A recording replays the very tensors it was recorded with, so a
- * call is "the same" only when everything it reads or writes is: the caller's key (the call
- * function, every tensor address, the arena's mark, the shapes). The pipeline's arena layout
+ * call is "the same" only when everything it reads or writes is: the call function, the
+ * arena's mark (its temporaries land at the same addresses) and the caller's key (every
+ * tensor address it passes, the shapes). The pipeline's arena layout
  * makes the key the same for every request of one shape on a session, whatever the prompt,
  * seed or timestep, as long as those are input tensors written before the call.
  *
@@ -24,6 +25,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "base/arena.h"
 
 /* Distinct calls kept per session; the least recently used is dropped beyond that. */
 #define GRAPH_CACHE_MAX 16
@@ -35,6 +37,7 @@ typedef sdxl_status (*graph_call_fn)(void *ctx, sdxl_error *err);
 
 typedef struct graph_entry {
     graph_call_fn call;
+    arena_mark free_from; /* the arena's mark at the call */
     unsigned char key[GRAPH_KEY_MAX];
     size_t key_len;
     backend_graph *graph; /* NULL until recorded */
@@ -49,10 +52,12 @@ typedef struct graph_cache {
 } graph_cache;
 
 /* call(ctx, err), through a recording where the backend can record (c NULL: always directly).
- * key: key_len bytes (at most GRAPH_KEY_MAX; zero a struct's padding before filling it);
- * what names the call in the log when its recording fails. */
-sdxl_status graph_cache_run(graph_cache *c, backend *be, graph_call_fn call, void *ctx,
-                            const void *key, size_t key_len, const char *what, sdxl_error *err);
+ * a: the arena the call takes its temporaries from; key: key_len bytes (at most
+ * GRAPH_KEY_MAX; zero a struct's padding before filling it); what names the call in the log
+ * when its recording fails. */
+sdxl_status graph_cache_run(graph_cache *c, backend *be, const arena *a, graph_call_fn call,
+                            void *ctx, const void *key, size_t key_len, const char *what,
+                            sdxl_error *err);
 
 /* Recordings in the cache (for tests). */
 int graph_cache_recorded(const graph_cache *c);

@@ -159,7 +159,6 @@ typedef struct encoders_call {
 typedef struct encoders_key {
     const prompt_encoder *pe;
     const void *ids1, *ids2, *h1, *h2, *embeds, *pooled;
-    arena_mark free_from;
 } encoders_key;
 
 static sdxl_status run_encoders_call(void *ctx, sdxl_error *err)
@@ -203,8 +202,7 @@ static sdxl_status run_encoders(prompt_encoder *pe, graph_cache *graphs, arena *
     k.h2 = c.h2.data;
     k.embeds = embeds->data;
     k.pooled = pooled->data;
-    k.free_from = arena_get_mark(a);
-    return graph_cache_run(graphs, pe->be, run_encoders_call, &c, &k, sizeof k,
+    return graph_cache_run(graphs, pe->be, a, run_encoders_call, &c, &k, sizeof k,
                            "the text encoders", err);
 }
 

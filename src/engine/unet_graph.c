@@ -18,7 +18,6 @@ typedef struct unet_call_key {
     const unet *u;
     const void *latents, *timestep, *text, *pooled, *time_ids, *out;
     int64_t latent_shape[4], text_shape[3];
-    arena_mark free_from; /* the arena's mark at the call */
 } unet_call_key;
 
 static sdxl_status run_call(void *ctx, sdxl_error *err)
@@ -62,6 +61,5 @@ sdxl_status unet_graph_forward(graph_cache *c, const unet *u, backend *be, arena
     k.out = out->data;
     memcpy(k.latent_shape, latents->shape, sizeof k.latent_shape);
     memcpy(k.text_shape, text->shape, sizeof k.text_shape);
-    k.free_from = arena_get_mark(a);
-    return graph_cache_run(c, be, run_call, &call, &k, sizeof k, "a UNet call", err);
+    return graph_cache_run(c, be, a, run_call, &call, &k, sizeof k, "a UNet call", err);
 }

@@ -10,14 +10,25 @@
  * Activations are not fused: cuBLASLt's GELU epilogue is the tanh approximation and the models
  * use the exact GELU, so linear applies its activation as a separate in-place kernel.
  *
- * The algorithm for a shape is chosen once (cuBLASLt's first heuristic answer) and kept, so a
- * shape always runs the same kernels. cuBLAS gives the same bits run to run on one GPU model
- * (its documented reproducibility); linear runs image by image so a batch changes nothing.
+ * The algorithm for a shape is chosen once, at the shape's first product, and kept: a shape
+ * always runs the same kernels, and cuBLAS gives the same bits run to run on one GPU model (its
+ * documented reproducibility); linear runs image by image so a batch changes nothing. The
+ * choice times cuBLASLt's heuristic candidates on that first product, because its first answer
+ * for the UNet's small products (256 to 4096 rows) fills under one wave of the GPU. Another
+ * candidate replaces the first answer only when clearly faster; still, a timing decides, so two
+ * processes may pick differently and differ in the last bits (within the type's tolerance). A
+ * shape first met while recording a graph takes the first answer: nothing can be timed then.
  */
 #include "backend/cuda/cuda_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* How many of the heuristic's candidates are timed, how often each, and how much faster one
+ * must be to replace the first answer (so that timing noise does not decide). */
+#define GEMM_CANDIDATES 8
+#define GEMM_TIMED_RUNS 10
+#define GEMM_CLEARLY_FASTER 0.95f
 
 /* Everything that decides the algorithm. Zeroed before it is filled, so memcmp compares. */
 typedef struct gemm_key {
@@ -87,7 +98,10 @@ static sdxl_status layout_create(cublasLtMatrixLayout_t *l, dtype type, int64_t 
     return SDXL_OK;
 }
 
-static sdxl_status choose_algo(cuda_backend *cb, gemm_plan *p, sdxl_error *err)
+/* The heuristic's candidates for p, best first: up to GEMM_CANDIDATES of them in results. */
+static sdxl_status heuristic_candidates(cuda_backend *cb, gemm_plan *p,
+                                        cublasLtMatmulHeuristicResult_t *results, int *found,
+                                        sdxl_error *err)
 {
     const gemm_key *key = &p->key;
     cublasLtMatmulPreference_t pref = NULL;
@@ -95,9 +109,7 @@ static sdxl_status choose_algo(cuda_backend *cb, gemm_plan *p, sdxl_error *err)
     uint64_t workspace = CUDA_GEMM_WORKSPACE;
     uint32_t align_a = (uint32_t)key->align_b, align_b = (uint32_t)key->align_a;
     uint32_t align_c = (uint32_t)key->align_c;
-    cublasLtMatmulHeuristicResult_t result;
-    memset(&result, 0, sizeof(result));
-    int found = 0;
+    *found = 0;
     sdxl_status st = cuda_check_blas(
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                              &workspace, sizeof(workspace)),
@@ -124,24 +136,99 @@ static sdxl_status choose_algo(cuda_backend *cb, gemm_plan *p, sdxl_error *err)
             "matmul preference", err);
     if (!st)
         st = cuda_check_blas(cublasLtMatmulAlgoGetHeuristic(cb->lt, p->desc, p->la, p->lb, p->lc,
-                                                            p->lc, pref, 1, &result, &found),
+                                                            p->lc, pref, GEMM_CANDIDATES, results,
+                                                            found),
                              "choosing a matmul algorithm", err);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st)
         return st;
-    if (found < 1 || result.state != CUBLAS_STATUS_SUCCESS)
+    if (*found < 1 || results[0].state != CUBLAS_STATUS_SUCCESS)
         return error_set(err, SDXL_ERR_BACKEND,
                          "cuda backend: cuBLASLt has no algorithm for a %lld x %lld x %lld "
                          "product (%s operands, %s result, alignment %d/%d/%d bytes)",
                          (long long)key->m, (long long)key->n, (long long)key->k,
                          dtype_name((dtype)key->ab_type), dtype_name((dtype)key->c_type),
                          key->align_a, key->align_b, key->align_c);
-    p->algo = result.algo;
     return SDXL_OK;
 }
 
-static sdxl_status gemm_plan_build(cuda_backend *cb, const gemm_key *key, gemm_plan *p,
-                                   sdxl_error *err)
+/* The bias epilogue reads g's bias: its address is an attribute of the plan's descriptor. */
+static sdxl_status set_bias(const gemm_plan *p, const cuda_gemm_args *g, sdxl_error *err)
+{
+    if (!g->bias)
+        return SDXL_OK;
+    return cuda_check_blas(cublasLtMatmulDescSetAttribute(p->desc,
+                                                          CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                          &g->bias, sizeof(g->bias)),
+                           "matmul bias", err);
+}
+
+static cublasStatus_t run_algo(cuda_backend *cb, const gemm_plan *p, const cuda_gemm_args *g,
+                               const cublasLtMatmulAlgo_t *algo)
+{
+    float beta = 0.0f;
+    return cublasLtMatmul(cb->lt, p->desc, &g->alpha, g->b, p->la, g->a, p->lb, &beta, g->c,
+                          p->lc, g->c, p->lc, algo, cb->gemm_workspace, CUDA_GEMM_WORKSPACE,
+                          cb->stream);
+}
+
+/* Milliseconds for GEMM_TIMED_RUNS runs of algo on g's operands (after one untimed run), or
+ * a negative number when the candidate fails to run. The output is g's own: every run
+ * overwrites it, and the product that follows writes it once more. */
+static float time_algo(cuda_backend *cb, const gemm_plan *p, const cuda_gemm_args *g,
+                       const cublasLtMatmulAlgo_t *algo, cudaEvent_t start, cudaEvent_t stop)
+{
+    if (run_algo(cb, p, g, algo) != CUBLAS_STATUS_SUCCESS)
+        return -1.0f;
+    cudaEventRecord(start, cb->stream);
+    for (int i = 0; i < GEMM_TIMED_RUNS; i++)
+        if (run_algo(cb, p, g, algo) != CUBLAS_STATUS_SUCCESS)
+            return -1.0f;
+    cudaEventRecord(stop, cb->stream);
+    float ms = -1.0f;
+    if (cudaEventSynchronize(stop) != cudaSuccess || cudaEventElapsedTime(&ms, start, stop))
+        return -1.0f;
+    return ms;
+}
+
+/* Sets p->algo: the heuristic's first answer, or a clearly faster candidate (file comment). */
+static sdxl_status choose_algo(cuda_backend *cb, gemm_plan *p, const cuda_gemm_args *g,
+                               sdxl_error *err)
+{
+    cublasLtMatmulHeuristicResult_t results[GEMM_CANDIDATES];
+    memset(results, 0, sizeof(results));
+    int found = 0;
+    SDXL_TRY(heuristic_candidates(cb, p, results, &found, err));
+    p->algo = results[0].algo;
+    if (found < 2 || cb->base.recording)
+        return SDXL_OK;
+    SDXL_TRY(set_bias(p, g, err));
+    cudaEvent_t start = NULL, stop = NULL;
+    SDXL_TRY(cuda_check(cudaEventCreate(&start), "timing event", err));
+    sdxl_status st = cuda_check(cudaEventCreate(&stop), "timing event", err);
+    float best = -1.0f;
+    for (int i = 0; i < found && st == SDXL_OK; i++) {
+        if (results[i].state != CUBLAS_STATUS_SUCCESS)
+            continue;
+        float ms = time_algo(cb, p, g, &results[i].algo, start, stop);
+        if (ms < 0.0f)
+            continue;
+        if (best < 0.0f || ms < best * GEMM_CLEARLY_FASTER) {
+            best = ms;
+            p->algo = results[i].algo;
+        }
+    }
+    if (stop)
+        cudaEventDestroy(stop);
+    cudaEventDestroy(start);
+    /* A failed candidate may leave an error behind: clear it, as the chosen one runs next. */
+    cudaGetLastError();
+    return st;
+}
+
+/* The plan for key, its algorithm chosen on the product g (whose shape key describes). */
+static sdxl_status gemm_plan_build(cuda_backend *cb, const gemm_key *key,
+                                   const cuda_gemm_args *g, gemm_plan *p, sdxl_error *err)
 {
     p->key = *key;
     /* fp32 accumulation and scale; CUBLAS_COMPUTE_32F never rounds operands to TF32. */
@@ -171,11 +258,11 @@ static sdxl_status gemm_plan_build(cuda_backend *cb, const gemm_key *key, gemm_p
             layout_create(&p->la, ab, key->n, key->k, key->ldb, key->batch, key->stride_b, err));
     SDXL_TRY(layout_create(&p->lb, ab, key->k, key->m, key->lda, key->batch, key->stride_a, err));
     SDXL_TRY(layout_create(&p->lc, c, key->n, key->m, key->ldc, key->batch, key->stride_c, err));
-    return choose_algo(cb, p, err);
+    return choose_algo(cb, p, g, err);
 }
 
-static sdxl_status gemm_plan_get(cuda_backend *cb, const gemm_key *key, gemm_plan **out,
-                                 sdxl_error *err)
+static sdxl_status gemm_plan_get(cuda_backend *cb, const gemm_key *key,
+                                 const cuda_gemm_args *g, gemm_plan **out, sdxl_error *err)
 {
     for (size_t i = 0; i < cb->gemm_plans.count; i++) {
         gemm_plan *p = cb->gemm_plans.plans[i];
@@ -187,7 +274,7 @@ static sdxl_status gemm_plan_get(cuda_backend *cb, const gemm_key *key, gemm_pla
     gemm_plan *p = calloc(1, sizeof(*p));
     if (!p)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");
-    sdxl_status st = gemm_plan_build(cb, key, p, err);
+    sdxl_status st = gemm_plan_build(cb, key, g, p, err);
     if (!st)
         st = cuda_plan_cache_add(&cb->gemm_plans, p, err);
     if (st) {
@@ -222,17 +309,9 @@ sdxl_status cuda_gemm(cuda_backend *cb, const cuda_gemm_args *g, sdxl_error *err
     key.stride_b = batched ? g->stride_b : 0;
     key.stride_c = batched ? g->stride_c : 0;
     gemm_plan *p = NULL;
-    SDXL_TRY(gemm_plan_get(cb, &key, &p, err));
-    if (g->bias)
-        SDXL_TRY(cuda_check_blas(cublasLtMatmulDescSetAttribute(p->desc,
-                                                                CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-                                                                &g->bias, sizeof(g->bias)),
-                                 "matmul bias", err));
-    float beta = 0.0f;
-    return cuda_check_blas(cublasLtMatmul(cb->lt, p->desc, &g->alpha, g->b, p->la, g->a, p->lb,
-                                          &beta, g->c, p->lc, g->c, p->lc, &p->algo,
-                                          cb->gemm_workspace, CUDA_GEMM_WORKSPACE, cb->stream),
-                           "matrix product", err);
+    SDXL_TRY(gemm_plan_get(cb, &key, g, &p, err));
+    SDXL_TRY(set_bias(p, g, err));
+    return cuda_check_blas(run_algo(cb, p, g, &p->algo), "matrix product", err);
 }
 
 sdxl_status cuda_linear_rows(cuda_backend *cb, const tensor *x, const void *w, int64_t n,

@@ -222,46 +222,74 @@ __global__ void layer_norm_kernel(const T *x, T *y, const T *gamma, const T *bet
     }
 }
 
-/* Pairs of channels one lane holds in registers: rows up to 64 * LN_PAIRS wide. */
-constexpr int LN_PAIRS = 24;
+/* 16-byte vectors one thread holds: rows up to LN_VECS · VEC<T> · 1024 elements wide. */
+constexpr int LN_VECS = 2;
 
-/* One warp per row of c elements (c even, at most 64 * LN_PAIRS), the row read once into
- * registers as channel pairs (lane, lane + 32, ...). */
+/* The sum over a block, in a fixed order (the same bits every run), returned to every thread.
+ * scratch: 32 floats of shared memory, free again when this returns. */
+__device__ __forceinline__ float block_sum(float v, float *scratch)
+{
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    v = warp_sum(v);
+    if (lane == 0)
+        scratch[warp] = v;
+    __syncthreads();
+    float total = warp_sum(lane < warps ? scratch[lane] : 0.0f);
+    __syncthreads();
+    return total;
+}
+
+/* One block per row of c elements (c a multiple of VEC<T>, every pointer 16-byte aligned).
+ * Each thread loads its vectors of x, gamma and beta at once, so a row costs one memory
+ * latency, not one per pass: the UNet's and the text encoders' rows (77 to 4096 of them,
+ * 640 to 2048 wide) are too few for a warp per row to fill the GPU. */
 template <typename T>
 __global__ void layer_norm_rows_kernel(const T *x, T *y, const T *gamma, const T *beta,
-                                       int64_t rows, int64_t c, float eps)
+                                       int c, float eps)
 {
-    int lane = threadIdx.x % 32;
-    int64_t pairs = c / 2;
-    for (int64_t r = global_thread() / 32; r < rows; r += global_stride() / 32) {
-        const T *xr = x + r * c;
-        float2 v[LN_PAIRS];
-        float s = 0.0f;
+    constexpr int V = VEC<T>;
+    __shared__ float scratch[32];
+    const T *xr = x + (int64_t)blockIdx.x * c;
+    T *yr = y + (int64_t)blockIdx.x * c;
+    float v[LN_VECS][V];
+    T g[LN_VECS][V], b[LN_VECS][V];
+    float s = 0.0f;
 #pragma unroll
-        for (int k = 0; k < LN_PAIRS; k++) {
-            int64_t j = lane + 32 * k;
-            v[k] = j < pairs ? load_pair(xr + 2 * j) : make_float2(0.0f, 0.0f);
-            s += v[k].x + v[k].y;
+    for (int k = 0; k < LN_VECS; k++) {
+        int j = (threadIdx.x + k * blockDim.x) * V;
+        T xv[V];
+        if (j < c) {
+            load_vec(xr + j, xv);
+            load_vec(gamma + j, g[k]);
+            load_vec(beta + j, b[k]);
         }
-        float mean = warp_sum(s) / (float)c;
-        float d2 = 0.0f;
 #pragma unroll
-        for (int k = 0; k < LN_PAIRS; k++) {
-            if (lane + 32 * k < pairs) {
-                float a = v[k].x - mean, b = v[k].y - mean;
-                d2 += a * a + b * b;
-            }
+        for (int i = 0; i < V; i++) {
+            v[k][i] = j < c ? to_float(xv[i]) : 0.0f;
+            s += v[k][i];
         }
-        float rstd = 1.0f / sqrtf(warp_sum(d2) / (float)c + eps);
-        T *yr = y + r * c;
+    }
+    float mean = block_sum(s, scratch) / (float)c;
+    float d2 = 0.0f;
 #pragma unroll
-        for (int k = 0; k < LN_PAIRS; k++) {
-            int64_t j = lane + 32 * k;
-            if (j < pairs) {
-                float2 g = load_pair(gamma + 2 * j), b = load_pair(beta + 2 * j);
-                yr[2 * j] = from_float<T>((v[k].x - mean) * rstd * g.x + b.x);
-                yr[2 * j + 1] = from_float<T>((v[k].y - mean) * rstd * g.y + b.y);
+    for (int k = 0; k < LN_VECS; k++)
+        if ((threadIdx.x + k * blockDim.x) * V < c)
+#pragma unroll
+            for (int i = 0; i < V; i++) {
+                float d = v[k][i] - mean;
+                d2 += d * d;
             }
+    float rstd = 1.0f / sqrtf(block_sum(d2, scratch) / (float)c + eps);
+#pragma unroll
+    for (int k = 0; k < LN_VECS; k++) {
+        int j = (threadIdx.x + k * blockDim.x) * V;
+        if (j < c) {
+            T out[V];
+#pragma unroll
+            for (int i = 0; i < V; i++)
+                out[i] = from_float<T>((v[k][i] - mean) * rstd * to_float(g[k][i]) +
+                                       to_float(b[k][i]));
+            store_vec(yr + j, out);
         }
     }
 }
@@ -347,16 +375,18 @@ extern "C" sdxl_status cuda_layer_norm(backend *b, const tensor *x, float eps, c
 {
     int64_t rows = tensor_rows(x), c = tensor_last_dim(x);
     cudaStream_t s = cuda_of(b)->stream;
-    /* Pair loads need even rows at pair-aligned addresses. */
     size_t es = dtype_size(x->type);
-    bool in_registers = c <= 64 * LN_PAIRS &&
-                        units_ok(2 * es, es, {x->data, y->data, gamma->data, beta->data}, {c});
+    int64_t vectors = c / (int64_t)(16 / es);
+    int64_t per_thread = vectors > 0 ? (vectors + 1023) / 1024 : 1;
+    int threads = (int)((vectors + per_thread - 1) / per_thread + 31) / 32 * 32;
+    bool by_rows = vectors > 0 && per_thread <= LN_VECS && rows > 0 && rows <= INT32_MAX &&
+                   vec_ok(es, {x->data, y->data, gamma->data, beta->data}, {c});
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
-        if (in_registers)
-            layer_norm_rows_kernel<T><<<grid_for(rows * 32), BLOCK, 0, s>>>(
+        if (by_rows)
+            layer_norm_rows_kernel<T><<<(unsigned)rows, threads, 0, s>>>(
                 (const T *)x->data, (T *)y->data, (const T *)gamma->data, (const T *)beta->data,
-                rows, c, eps);
+                (int)c, eps);
         else
             layer_norm_kernel<T><<<grid_for(rows * 32), BLOCK, 0, s>>>(
                 (const T *)x->data, (T *)y->data, (const T *)gamma->data, (const T *)beta->data,

@@ -337,6 +337,19 @@ static void test_conv2d(void **state)
     check_conv(f, 2, 16, 16, 4, 4, 1, none, true);         /* post_quant_conv: 8-byte rows */
 }
 
+/* Where cuDNN can, a convolution's bias is added inside its plan (fused). A shape then has two
+ * plans, with and without a bias, kept apart by the plan's key: a fused plan reused for a
+ * convolution without a bias would read a bias that is not there. Both orders of first use. */
+static void test_conv2d_bias_plans(void **state)
+{
+    fixture *f = need_gpu(state);
+    conv2d_params same = {1, 1, 1, 1, 1};
+    check_conv(f, 2, 20, 20, 256, 256, 3, same, false); /* without a bias first */
+    check_conv(f, 2, 20, 20, 256, 256, 3, same, true);
+    check_conv(f, 2, 12, 12, 192, 128, 3, same, true); /* with a bias first */
+    check_conv(f, 2, 12, 12, 192, 128, 3, same, false);
+}
+
 /* ---- normalisation and softmax ---------------------------------------------------------- */
 
 static void check_group_norm(fixture *f, int ndim, const int64_t *shape, int groups, float eps,
@@ -934,6 +947,7 @@ static void test_create(void **state)
 #define GPU_TESTS                                                                                  \
     cmocka_unit_test(test_write_read), cmocka_unit_test(test_linear),                              \
         cmocka_unit_test(test_matmul), cmocka_unit_test(test_conv2d),                              \
+        cmocka_unit_test(test_conv2d_bias_plans),                                                  \
         cmocka_unit_test(test_group_norm), cmocka_unit_test(test_layer_norm),                      \
         cmocka_unit_test(test_softmax), cmocka_unit_test(test_attention),                          \
         cmocka_unit_test(test_activations), cmocka_unit_test(test_arithmetic),                     \

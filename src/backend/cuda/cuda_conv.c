@@ -1,8 +1,8 @@
 /*
  * cuda_conv.c — 2-D convolutions, NHWC. 1x1 kernels at stride 1 are matrix products
- * (cuda_gemm.c); the rest go through cuDNN's graph API, the C "backend" API: tensor,
- * convolution and operation-graph descriptors, engine heuristics, execution plans, variant
- * packs. That API takes asymmetric padding, which the VAE encoder's downsamplers need.
+ * (cuda_gemm.c); the rest go through cuDNN's graph API, the C "backend" API: an operation
+ * graph (cuda_conv_graph.c), engine heuristics, execution plans, variant packs. That API takes
+ * asymmetric padding, which the VAE encoder's downsamplers need.
  *
  * A plan is built for one image (N = 1) of a shape and kept; a batch runs it image by image,
  * so an image's bits never depend on the batch. The engine configurations come from cuDNN's
@@ -11,36 +11,24 @@
  * fp32, FFT and Winograd engines (they change the arithmetic), and for F32 — the checking
  * type, which must stay fp32 — engines that use tensor cores (TF32) or down-convert inputs.
  *
- * The bias is added afterwards by the element-wise add kernel: one more pass over y, kept
- * apart until the fused conv + bias graph can be tested on a GPU.
+ * A bias is added inside the plan where cuDNN can: the fused graph (convolution, then a
+ * pointwise ADD of the bias on the fp32 result) writes y once and rounds conv + bias once.
+ * cuDNN's engines for it are mostly compiled at run time (NVRTC) when the plan is built, which
+ * makes that build slower, once per shape and process (a debug line per plan gives the time).
+ * Where no engine passes the filter above for the fused graph of a shape (fusion engines want
+ * channels that fill 16-byte vectors, for one), the plan is the convolution alone and the
+ * element-wise add kernel adds the bias afterwards: one more pass over y, two roundings. The
+ * plan records which of the two it is; a convolution without a bias has the plain graph.
  */
-#include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_conv_graph.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define MAX_DESCRIPTORS 16
+#include "base/log.h"
+
 #define MAX_ENGINE_CONFIGS 32
-
-enum { UID_X = 'x', UID_W = 'w', UID_Y = 'y' };
-
-/* Everything that decides the plan (one image). Zeroed before it is filled. */
-typedef struct conv_key {
-    int32_t type, align_x, align_w, align_y;
-    int64_t h, w, cin, cout, kh, kw, ho, wo;
-    int64_t stride, pad_top, pad_left, pad_bottom, pad_right;
-} conv_key;
-
-typedef struct conv_plan {
-    conv_key key;
-    /* Every descriptor the plan was made from, kept alive as long as the plan. */
-    cudnnBackendDescriptor_t desc[MAX_DESCRIPTORS];
-    int n_desc;
-    cudnnBackendDescriptor_t plan;
-    int64_t workspace;
-} conv_plan;
-
-#define DNN(call, what) SDXL_TRY(cuda_check_dnn((call), (what), err))
 
 void cuda_conv_weight_layout(const float *src, float *dst, int64_t cout, int64_t cin, int64_t kh,
                              int64_t kw)
@@ -53,12 +41,20 @@ void cuda_conv_weight_layout(const float *src, float *dst, int64_t cout, int64_t
                         src[((co * cin + ci) * kh + ky) * kw + kx];
 }
 
-static void conv_plan_free(conv_plan *p)
+/* Destroys the plan's descriptors: the plan is empty again, as before its build. */
+static void conv_plan_clear(conv_plan *p)
 {
     if (p->plan)
         cudnnBackendDestroyDescriptor(p->plan);
     for (int i = p->n_desc - 1; i >= 0; i--)
         cudnnBackendDestroyDescriptor(p->desc[i]);
+    p->plan = NULL;
+    p->n_desc = 0;
+}
+
+static void conv_plan_free(conv_plan *p)
+{
+    conv_plan_clear(p);
     free(p);
 }
 
@@ -68,127 +64,6 @@ void cuda_conv_plans_free(cuda_backend *cb)
         conv_plan_free(cb->conv_plans.plans[i]);
     free(cb->conv_plans.plans);
     memset(&cb->conv_plans, 0, sizeof(cb->conv_plans));
-}
-
-/* A descriptor owned by the plan (freed with it, whatever fails later). */
-static sdxl_status plan_descriptor(conv_plan *p, cudnnBackendDescriptorType_t type,
-                                   cudnnBackendDescriptor_t *out, sdxl_error *err)
-{
-    if (p->n_desc == MAX_DESCRIPTORS)
-        return error_set(err, SDXL_ERR_INTERNAL, "cuda backend: too many cuDNN descriptors");
-    DNN(cudnnBackendCreateDescriptor(type, out), "creating a descriptor");
-    p->desc[p->n_desc++] = *out;
-    return SDXL_OK;
-}
-
-static cudnnDataType_t dnn_type(dtype t)
-{
-    switch (t) {
-    case DTYPE_F16:
-        return CUDNN_DATA_HALF;
-    case DTYPE_BF16:
-        return CUDNN_DATA_BFLOAT16;
-    default:
-        return CUDNN_DATA_FLOAT;
-    }
-}
-
-/* An NHWC tensor, described as cuDNN wants it: dimensions in NCHW order, strides of NHWC. */
-static sdxl_status nhwc_tensor(conv_plan *p, int64_t uid, int64_t n, int64_t c, int64_t h,
-                               int64_t w, int64_t alignment, cudnnBackendDescriptor_t *out,
-                               sdxl_error *err)
-{
-    cudnnDataType_t type = dnn_type((dtype)p->key.type);
-    int64_t dims[4] = {n, c, h, w};
-    int64_t strides[4] = {h * w * c, 1, w * c, c};
-    cudnnBackendDescriptor_t d;
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, &d, err));
-    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type),
-        "tensor type");
-    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims),
-        "tensor dimensions");
-    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides),
-        "tensor strides");
-    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid),
-        "tensor id");
-    DNN(cudnnBackendSetAttribute(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1,
-                                 &alignment),
-        "tensor alignment");
-    DNN(cudnnBackendFinalize(d), "tensor descriptor");
-    *out = d;
-    return SDXL_OK;
-}
-
-/* The operation graph of y = conv(x, w). */
-static sdxl_status conv_graph(cuda_backend *cb, conv_plan *p, cudnnBackendDescriptor_t *graph,
-                              sdxl_error *err)
-{
-    const conv_key *k = &p->key;
-    cudnnBackendDescriptor_t x, w, y, conv, op;
-    SDXL_TRY(nhwc_tensor(p, UID_X, 1, k->cin, k->h, k->w, k->align_x, &x, err));
-    SDXL_TRY(nhwc_tensor(p, UID_W, k->cout, k->cin, k->kh, k->kw, k->align_w, &w, err));
-    SDXL_TRY(nhwc_tensor(p, UID_Y, 1, k->cout, k->ho, k->wo, k->align_y, &y, err));
-
-    int64_t spatial = 2;
-    cudnnDataType_t compute = CUDNN_DATA_FLOAT;
-    cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION; /* torch's conv2d */
-    int64_t pre[2] = {k->pad_top, k->pad_left}, post[2] = {k->pad_bottom, k->pad_right};
-    int64_t dilation[2] = {1, 1}, stride[2] = {k->stride, k->stride};
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &conv, err));
-    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1,
-                                 &spatial),
-        "convolution dimensions");
-    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1,
-                                 &compute),
-        "convolution compute type");
-    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE,
-                                 CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode),
-        "convolution mode");
-    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2,
-                                 pre),
-        "convolution padding");
-    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2,
-                                 post),
-        "convolution padding");
-    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2,
-                                 dilation),
-        "convolution dilation");
-    DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2,
-                                 stride),
-        "convolution stride");
-    DNN(cudnnBackendFinalize(conv), "convolution descriptor");
-
-    float alpha = 1.0f, beta = 0.0f;
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, &op, err));
-    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
-                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x),
-        "convolution input");
-    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
-                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w),
-        "convolution weight");
-    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
-                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y),
-        "convolution output");
-    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
-                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv),
-        "convolution operation");
-    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
-                                 CUDNN_TYPE_FLOAT, 1, &alpha),
-        "convolution alpha");
-    DNN(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA,
-                                 CUDNN_TYPE_FLOAT, 1, &beta),
-        "convolution beta");
-    DNN(cudnnBackendFinalize(op), "convolution operation");
-
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph, err));
-    DNN(cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS,
-                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &op),
-        "operation graph");
-    DNN(cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1,
-                                 &cb->dnn),
-        "operation graph");
-    DNN(cudnnBackendFinalize(*graph), "operation graph");
-    return SDXL_OK;
 }
 
 /* Whether an engine configuration computes what we need the way we need it (see the top). */
@@ -280,7 +155,7 @@ static void try_heuristics(cuda_backend *cb, conv_plan *p, cudnnBackendDescripto
             cuda_check_dnn(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
                                                     CUDNN_TYPE_INT64, 1, &n, &workspace),
                            "execution plan workspace", err) ||
-            p->n_desc == MAX_DESCRIPTORS) {
+            p->n_desc == CONV_MAX_DESCRIPTORS) {
             cudnnBackendDestroyDescriptor(plan);
             continue;
         }
@@ -297,26 +172,56 @@ done:
     cudnnBackendDestroyDescriptor(heur);
 }
 
-static sdxl_status conv_plan_build(cuda_backend *cb, conv_plan *p, sdxl_error *err)
+/* Makes p->plan from the fused or the plain graph; leaves it NULL, with the last cuDNN failure
+ * in err (cleared when every engine was refused by the filter), when no engine works. */
+static void plan_search(cuda_backend *cb, conv_plan *p, bool fused, sdxl_error *err)
 {
     cudnnBackendDescriptor_t graph;
-    SDXL_TRY(conv_graph(cb, p, &graph, err));
+    if (cuda_conv_graph_build(cb, p, fused, &graph, err))
+        return;
+    try_heuristics(cb, p, graph, CUDNN_HEUR_MODE_A, err);
+    if (!p->plan)
+        try_heuristics(cb, p, graph, CUDNN_HEUR_MODE_FALLBACK, err);
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static sdxl_status conv_plan_build(cuda_backend *cb, conv_plan *p, sdxl_error *err)
+{
+    const conv_key *k = &p->key;
+    char what[192];
+    snprintf(what, sizeof(what),
+             "%lldx%lld convolution of [1, %lld, %lld, %lld] to %lld channels (%s, stride %lld, "
+             "alignment %d bytes)",
+             (long long)k->kh, (long long)k->kw, (long long)k->h, (long long)k->w,
+             (long long)k->cin, (long long)k->cout, dtype_name((dtype)k->type),
+             (long long)k->stride, k->align_x);
     sdxl_error last;
     error_clear(&last);
-    try_heuristics(cb, p, graph, CUDNN_HEUR_MODE_A, &last);
-    if (!p->plan)
-        try_heuristics(cb, p, graph, CUDNN_HEUR_MODE_FALLBACK, &last);
+    if (k->bias) {
+        double start = now_ms();
+        plan_search(cb, p, true, &last);
+        if (p->plan) {
+            p->fused = true;
+            LOG_DEBUG("cuda backend: %s: bias fused, plan built in %.0f ms", what,
+                      now_ms() - start);
+            return SDXL_OK;
+        }
+        LOG_DEBUG("cuda backend: %s: bias not fused, added by a separate kernel (%s)", what,
+                  last.message[0] ? last.message : "every engine refused by the filter");
+        conv_plan_clear(p);
+        error_clear(&last);
+    }
+    plan_search(cb, p, false, &last);
     if (p->plan)
         return SDXL_OK;
-    const conv_key *k = &p->key;
-    return error_set(err, SDXL_ERR_BACKEND,
-                     "cuda backend: cuDNN has no usable engine for a %lldx%lld convolution of "
-                     "[1, %lld, %lld, %lld] to %lld channels (%s, stride %lld, alignment %d "
-                     "bytes)%s%s",
-                     (long long)k->kh, (long long)k->kw, (long long)k->h, (long long)k->w,
-                     (long long)k->cin, (long long)k->cout, dtype_name((dtype)k->type),
-                     (long long)k->stride, k->align_x, last.message[0] ? "; last failure: " : "",
-                     last.message);
+    return error_set(err, SDXL_ERR_BACKEND, "cuda backend: cuDNN has no usable engine for a %s%s%s",
+                     what, last.message[0] ? "; last failure: " : "", last.message);
 }
 
 static sdxl_status conv_plan_get(cuda_backend *cb, const conv_key *key, conv_plan **out,
@@ -344,22 +249,23 @@ static sdxl_status conv_plan_get(cuda_backend *cb, const conv_key *key, conv_pla
     return SDXL_OK;
 }
 
-/* Runs the plan on one image. */
-static sdxl_status conv_execute(cuda_backend *cb, const conv_plan *p, void *x, void *w, void *y,
-                                sdxl_error *err)
+/* Runs the plan on one image; bias is read only by a fused plan. */
+static sdxl_status conv_execute(cuda_backend *cb, const conv_plan *p, void *x, void *w, void *bias,
+                                void *y, sdxl_error *err)
 {
-    void *ptrs[3] = {x, w, y};
-    int64_t uids[3] = {UID_X, UID_W, UID_Y};
+    void *ptrs[4] = {x, w, y, bias};
+    int64_t uids[4] = {CONV_UID_X, CONV_UID_W, CONV_UID_Y, CONV_UID_B};
+    int64_t n = p->fused ? 4 : 3;
     void *workspace = cb->conv_workspace.data;
     cudnnBackendDescriptor_t pack;
     DNN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack), "variant pack");
     sdxl_status st =
         cuda_check_dnn(cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
-                                                CUDNN_TYPE_VOID_PTR, 3, ptrs),
+                                                CUDNN_TYPE_VOID_PTR, n, ptrs),
                        "variant pack", err);
     if (!st)
         st = cuda_check_dnn(cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
-                                                     CUDNN_TYPE_INT64, 3, uids),
+                                                     CUDNN_TYPE_INT64, n, uids),
                             "variant pack", err);
     if (!st)
         st = cuda_check_dnn(cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
@@ -392,6 +298,8 @@ sdxl_status cuda_conv2d(backend *b, const tensor *x, const tensor *w, const tens
     key.align_x = cuda_alignment(x->data, batched ? x_image : 0);
     key.align_w = cuda_alignment(w->data, 0);
     key.align_y = cuda_alignment(y->data, batched ? y_image : 0);
+    key.bias = bias != NULL;
+    key.align_b = bias ? cuda_alignment(bias->data, 0) : 0;
     key.h = x->shape[1];
     key.w = x->shape[2];
     key.cin = x->shape[3];
@@ -411,8 +319,9 @@ sdxl_status cuda_conv2d(backend *b, const tensor *x, const tensor *w, const tens
                                  "convolution workspace", err));
     for (int64_t i = 0; i < x->shape[0]; i++)
         SDXL_TRY(conv_execute(cb, plan, (unsigned char *)x->data + (size_t)i * x_image, w->data,
+                              bias ? bias->data : NULL,
                               (unsigned char *)y->data + (size_t)i * y_image, err));
-    if (!bias)
+    if (!bias || plan->fused)
         return SDXL_OK;
     return cuda_binary(b, BACKEND_BINARY_ADD, y, bias, y, err);
 }

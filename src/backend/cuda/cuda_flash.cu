@@ -5,7 +5,9 @@
  *
  * A block is (64 query rows, head, image): 4 warps of 16 rows. Keys and values stream through
  * shared memory 64 at a time — values transposed there, so both products read pairs of
- * consecutive elements as one 32-bit word. The scores, the running maximum and sum and the
+ * consecutive elements as one 32-bit word. The next tile's loads are issued before the current
+ * tile is multiplied: at the UNet's 256 to 1024 tokens a block holds most of an SM alone, and
+ * would otherwise wait out one memory latency per tile. The scores, the running maximum and sum and the
  * output stay in registers, in the fragment layout the PTX ISA defines for m16n8k16 (lane =
  * 4 g + t: A holds rows g and g+8, columns 2t, 2t+1 and 2t+8, 2t+9; B holds rows 2t, 2t+1 and
  * 2t+8, 2t+9 of column g; C holds rows g and g+8, columns 2t, 2t+1). A score tile's C
@@ -28,6 +30,10 @@ namespace {
 constexpr int BM = 64; /* query rows per block */
 constexpr int BN = 64; /* keys per tile */
 constexpr int WARPS = BM / 16;
+/* Shared-memory row strides of the K tile ([key][channel]) and of the transposed V tile
+ * ([channel][key]): rows stay 16-byte aligned, banks staggered. */
+template <int D> constexpr int K_STRIDE = D + 8;
+constexpr int V_STRIDE = BN + 8;
 
 template <typename T> struct mma;
 
@@ -75,13 +81,51 @@ __device__ __forceinline__ uint32_t load_pair(const T *m, int row, int col, int 
     return row < rows ? *reinterpret_cast<const uint32_t *>(m + row * width + col) : 0u;
 }
 
+/* 16-byte loads per thread for one tile of K and one of V. */
+template <int D> constexpr int TILE_LOADS = BN * D / 8 / (WARPS * 32);
+
+/* Keys k0 .. k0+BN-1 of K and V into registers (zeros past the last key: their weight is 0).
+ * Load i of a thread is row r, channels c .. c+7 of the tile. */
+template <typename T, int D>
+__device__ __forceinline__ void fetch_tile(const T *kh, const T *vh, int k0, int tk,
+                                           int64_t width, uint4 (&kr)[TILE_LOADS<D>],
+                                           uint4 (&vr)[TILE_LOADS<D>])
+{
+#pragma unroll
+    for (int l = 0; l < TILE_LOADS<D>; l++) {
+        int i = threadIdx.x + l * WARPS * 32, r = i / (D / 8), c = (i % (D / 8)) * 8;
+        kr[l] = vr[l] = make_uint4(0, 0, 0, 0);
+        if (k0 + r < tk) {
+            kr[l] = *reinterpret_cast<const uint4 *>(kh + (int64_t)(k0 + r) * width + c);
+            vr[l] = *reinterpret_cast<const uint4 *>(vh + (int64_t)(k0 + r) * width + c);
+        }
+    }
+}
+
+/* The fetched tile into shared memory: K as it is, V transposed. */
+template <typename T, int D>
+__device__ __forceinline__ void stash_tile(const uint4 (&kr)[TILE_LOADS<D>],
+                                           const uint4 (&vr)[TILE_LOADS<D>], T *k_tile, T *v_tile)
+{
+#pragma unroll
+    for (int l = 0; l < TILE_LOADS<D>; l++) {
+        int i = threadIdx.x + l * WARPS * 32, r = i / (D / 8), c = (i % (D / 8)) * 8;
+        *reinterpret_cast<uint4 *>(k_tile + r * K_STRIDE<D> + c) = kr[l];
+        /* Element j of the 8 is the low (even j) or high half of word j / 2. */
+        const uint32_t words[4] = {vr[l].x, vr[l].y, vr[l].z, vr[l].w};
+        unsigned short *vt = reinterpret_cast<unsigned short *>(v_tile);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+            vt[(c + j) * V_STRIDE + r] = (unsigned short)(words[j / 2] >> (16 * (j % 2)));
+    }
+}
+
 template <typename T, int D>
 __global__ void __launch_bounds__(WARPS * 32)
     flash_kernel(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                  T *__restrict__ y, int tq, int tk, int64_t width, float scale_log2, bool causal)
 {
-    constexpr int KS = D + 8;  /* K tile row stride: rows stay 16-byte aligned, banks staggered */
-    constexpr int VS = BN + 8; /* transposed V tile row stride, likewise */
+    constexpr int KS = K_STRIDE<D>, VS = V_STRIDE;
     __shared__ __align__(16) T k_tile[BN * KS]; /* [key][channel] */
     __shared__ __align__(16) T v_tile[D * VS];  /* [channel][key] */
 
@@ -113,24 +157,15 @@ __global__ void __launch_bounds__(WARPS * 32)
 
     /* Causal: no query of this block sees a key past its last row. */
     int kv_end = causal && block_q0 + BM < tk ? block_q0 + BM : tk;
+    uint4 k_next[TILE_LOADS<D>], v_next[TILE_LOADS<D>];
+    fetch_tile<T, D>(kh, vh, 0, tk, width, k_next, v_next);
     for (int k0 = 0; k0 < kv_end; k0 += BN) {
         __syncthreads(); /* the previous tile is no longer read */
-        for (int i = threadIdx.x; i < BN * D / 8; i += WARPS * 32) {
-            int r = i / (D / 8), c = (i % (D / 8)) * 8;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-            if (k0 + r < tk) { /* keys past the end are zeros (their weight is 0 below) */
-                kv = *reinterpret_cast<const uint4 *>(kh + (int64_t)(k0 + r) * width + c);
-                vv = *reinterpret_cast<const uint4 *>(vh + (int64_t)(k0 + r) * width + c);
-            }
-            *reinterpret_cast<uint4 *>(k_tile + r * KS + c) = kv;
-            /* Element j of the 8 is the low (even j) or high half of word j / 2. */
-            const uint32_t words[4] = {vv.x, vv.y, vv.z, vv.w};
-            unsigned short *vt = reinterpret_cast<unsigned short *>(v_tile);
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-                vt[(c + j) * VS + r] = (unsigned short)(words[j / 2] >> (16 * (j % 2)));
-        }
+        stash_tile<T, D>(k_next, v_next, k_tile, v_tile);
         __syncthreads();
+        /* The next tile's loads fly while this one is multiplied. */
+        if (k0 + BN < kv_end)
+            fetch_tile<T, D>(kh, vh, k0 + BN, tk, width, k_next, v_next);
 
         /* S = Q Kᵀ for 16 rows x 64 keys: B[channel][key] = K[key][channel]. */
         float s[BN / 8][4];

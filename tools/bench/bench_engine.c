@@ -7,6 +7,7 @@
  *                        [--prompt TEXT] [--out LAST.png] [--warmup 1] [--batch 1]
  *                        [--backend cpu|cuda|auto] [--dtype auto|fp32|fp16|bf16]
  *                        [--vae-dtype auto|fp32|fp16|bf16] [--same-prompt]
+ *                        [--log-level debug|info|warning|error|off]
  *
  * img2img on the decoded pixels of IN.png: --warmup untimed generations, then --runs timed
  * ones, each of --batch images. Each run's prompt is "<prompt> <run number>", the same words
@@ -20,6 +21,8 @@
  * callback). Prints one JSON object on stdout with every run and the medians over them (and
  * one line per run on stderr); peak resident memory is VmHWM. --backend defaults to cpu (the
  * machine this tool was first written for), the dtypes to the engine's defaults (auto).
+ * --log-level debug shows the backends' plan choices (e.g. which convolutions fuse their bias)
+ * on stderr.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +33,7 @@
 #include <time.h>
 
 #include "base/file.h"
+#include "base/log.h"
 #include "io/image.h"
 #include "sdxl.h"
 #include "bench_common.h"
@@ -165,7 +169,8 @@ static int usage(void)
                     "[--steps N] [--strength S] [--guidance G] [--seed N] [--width W] "
                     "[--height H] [--prompt TEXT] [--out LAST.png] [--warmup N] [--batch N] "
                     "[--backend auto|cpu|cuda] [--dtype auto|fp32|fp16|bf16] "
-                    "[--vae-dtype auto|fp32|fp16|bf16] [--same-prompt]\n");
+                    "[--vae-dtype auto|fp32|fp16|bf16] [--same-prompt] "
+                    "[--log-level debug|info|warning|error|off]\n");
     return 2;
 }
 
@@ -176,6 +181,7 @@ int main(int argc, char **argv)
                     .strength = 0.8f};
     sdxl_model_params mp = sdxl_model_default_params();
     mp.backend = SDXL_BACKEND_CPU;
+    log_level level;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--same-prompt")) {
             a.same_prompt = true;
@@ -220,6 +226,8 @@ int main(int argc, char **argv)
             a.dtype = v;
         else if (!strcmp(k, "--vae-dtype") && sdxl_dtype_parse(v, &mp.vae_dtype))
             a.vae_dtype = v;
+        else if (!strcmp(k, "--log-level") && log_level_parse(v, &level))
+            log_configure(level, LOG_FORMAT_TEXT, stderr);
         else
             return usage();
     }

@@ -8,6 +8,7 @@
  */
 #include "backend/backend.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
@@ -97,6 +98,18 @@ static sdxl_status check_float_act(const backend *b, const char *op, const char 
                                    const tensor *t, sdxl_error *err)
 {
     return check_activation(op, name, t, b->params.compute_type, err);
+}
+
+/* The first operand of an element-wise op that takes F32 too (backend.h): F32 or the compute
+ * type; the op's other operands must then have its type (check_activation with t->type). */
+static sdxl_status check_ew_act(const backend *b, const char *op, const char *name,
+                                const tensor *t, sdxl_error *err)
+{
+    if (t && t->type != DTYPE_F32 && t->type != b->params.compute_type)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "%s: %s is %s; this op takes F32 or the backend's compute type %s", op,
+                         name, dtype_name(t->type), dtype_name(b->params.compute_type));
+    return check_activation(op, name, t, t ? t->type : DTYPE_F32, err);
 }
 
 static sdxl_status check_weight(const backend *b, const char *op, const char *name,
@@ -322,36 +335,91 @@ sdxl_status backend_synchronize(backend *b, sdxl_error *err)
 
 /* ---- operations ------------------------------------------------------------------------ */
 
+/* The operands of a linear product: x [..., K] and y activations; w a LINEAR [G·N, K] of
+ * `groups` G weights stacked along the output dimension; bias VECTOR [G·N] or NULL. Sets *n. */
+static sdxl_status check_linear_operands(const backend *b, const char *op, const tensor *x,
+                                         const tensor *w, const tensor *bias, int groups,
+                                         const tensor *y, int64_t *n, sdxl_error *err)
+{
+    char b1[96], b2[96];
+    SDXL_TRY(check_float_act(b, op, "x", x, err));
+    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_weight(b, op, "w", w, TENSOR_WEIGHT_LINEAR, 2, err));
+    if (groups < 1 || w->shape[0] % groups != 0)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "%s: %d groups do not split the weight %s into equal stacked weights",
+                         op, groups, SHAPE(w, b1));
+    if (bias)
+        SDXL_TRY(check_vector(b, op, "bias", bias, w->shape[0], err));
+    if (tensor_last_dim(x) != w->shape[1])
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "%s: x %s has %lld features but the weight %s takes %lld", op,
+                         SHAPE(x, b1), (long long)tensor_last_dim(x), SHAPE(w, b2),
+                         (long long)w->shape[1]);
+    *n = w->shape[0] / groups;
+    return SDXL_OK;
+}
+
+/* Whether y is [outer..., x's leading dimensions..., n]: `outer` dimensions of its own first. */
+static bool linear_output_fits(const tensor *x, const tensor *y, int outer, int64_t n)
+{
+    bool ok = y->ndim == x->ndim + outer && tensor_last_dim(y) == n;
+    for (int i = 0; ok && i + 1 < x->ndim; i++)
+        ok = y->shape[outer + i] == x->shape[i];
+    return ok;
+}
+
+static sdxl_status linear_output_error(const char *op, const tensor *x, const tensor *w,
+                                       const tensor *y, const char *expected, int64_t n,
+                                       sdxl_error *err)
+{
+    char b1[96], b2[96], b3[96];
+    return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                     "%s: y is %s; expected %sx's leading dimensions and %lld features "
+                     "(x %s, w %s)",
+                     op, SHAPE(y, b1), expected, (long long)n, SHAPE(x, b2), SHAPE(w, b3));
+}
+
 sdxl_status backend_linear(backend *b, const tensor *x, const tensor *w, const tensor *bias,
                            backend_act act, tensor *y, sdxl_error *err)
 {
     const char *op = "linear";
-    char b1[96], b2[96], b3[96];
-    SDXL_TRY(check_float_act(b, op, "x", x, err));
-    SDXL_TRY(check_float_act(b, op, "y", y, err));
-    SDXL_TRY(check_weight(b, op, "w", w, TENSOR_WEIGHT_LINEAR, 2, err));
-    int64_t n = w->shape[0], k = w->shape[1];
-    if (bias)
-        SDXL_TRY(check_vector(b, op, "bias", bias, n, err));
+    int64_t n = 0;
+    SDXL_TRY(check_linear_operands(b, op, x, w, bias, 1, y, &n, err));
     if ((int)act < BACKEND_ACT_NONE || (int)act > BACKEND_ACT_SILU)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", op,
                          (int)act);
-    if (tensor_last_dim(x) != k)
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "%s: x %s has %lld features but the weight %s takes %lld", op,
-                         SHAPE(x, b1), (long long)tensor_last_dim(x), SHAPE(w, b2),
-                         (long long)k);
-    bool ok = y->ndim == x->ndim && tensor_last_dim(y) == n;
-    for (int i = 0; ok && i + 1 < x->ndim; i++)
-        ok = y->shape[i] == x->shape[i];
-    if (!ok)
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "%s: y is %s; expected x's leading dimensions and %lld features "
-                         "(x %s, w %s)",
-                         op, SHAPE(y, b1), (long long)n, SHAPE(x, b2), SHAPE(w, b3));
+    if (!linear_output_fits(x, y, 0, n))
+        return linear_output_error(op, x, w, y, "", n, err);
     SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
     RUN_OR_PLAN(op, y, x);
     return b->ops->linear(b, x, w, bias, act, y, err);
+}
+
+sdxl_status backend_linear_add(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                               tensor *y, sdxl_error *err)
+{
+    const char *op = "linear_add";
+    int64_t n = 0;
+    SDXL_TRY(check_linear_operands(b, op, x, w, bias, 1, y, &n, err));
+    if (!linear_output_fits(x, y, 0, n))
+        return linear_output_error(op, x, w, y, "", n, err);
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
+    RUN_OR_PLAN(op, y, x, y);
+    return b->ops->linear_add(b, x, w, bias, y, err);
+}
+
+sdxl_status backend_linear_groups(backend *b, const tensor *x, const tensor *w,
+                                  const tensor *bias, int groups, tensor *y, sdxl_error *err)
+{
+    const char *op = "linear_groups";
+    int64_t n = 0;
+    SDXL_TRY(check_linear_operands(b, op, x, w, bias, groups, y, &n, err));
+    if (!linear_output_fits(x, y, 1, n) || y->shape[0] != groups)
+        return linear_output_error(op, x, w, y, "[groups] then ", n, err);
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
+    RUN_OR_PLAN(op, y, x);
+    return b->ops->linear_groups(b, x, w, bias, groups, y, err);
 }
 
 sdxl_status backend_matmul(backend *b, const tensor *a, const tensor *bm, bool trans_b,
@@ -580,9 +648,9 @@ static sdxl_status check_broadcast(const char *op, const tensor *x, const tensor
 static sdxl_status binary(backend *b, const char *op, backend_binary_op which, const tensor *x,
                           const tensor *z, tensor *y, sdxl_error *err)
 {
-    SDXL_TRY(check_float_act(b, op, "x", x, err));
-    SDXL_TRY(check_float_act(b, op, "z", z, err));
-    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_ew_act(b, op, "x", x, err));
+    SDXL_TRY(check_activation(op, "z", z, x->type, err));
+    SDXL_TRY(check_activation(op, "y", y, x->type, err));
     SDXL_TRY(check_broadcast(op, x, z, err));
     SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
     SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
@@ -610,9 +678,9 @@ sdxl_status backend_add_scaled(backend *b, float alpha, const tensor *x, float b
                                const tensor *z, tensor *y, sdxl_error *err)
 {
     const char *op = "add_scaled";
-    SDXL_TRY(check_float_act(b, op, "x", x, err));
-    SDXL_TRY(check_float_act(b, op, "z", z, err));
-    SDXL_TRY(check_float_act(b, op, "y", y, err));
+    SDXL_TRY(check_ew_act(b, op, "x", x, err));
+    SDXL_TRY(check_activation(op, "z", z, x->type, err));
+    SDXL_TRY(check_activation(op, "y", y, x->type, err));
     SDXL_TRY(check_same_shape(op, "x", x, "z", z, err));
     SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
     SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
@@ -621,16 +689,80 @@ sdxl_status backend_add_scaled(backend *b, float alpha, const tensor *x, float b
     return b->ops->add_scaled(b, alpha, x, beta, z, y, err);
 }
 
+/* y = f(x) element by element, F32 too: x and y of one type and shape, in place allowed. */
+static sdxl_status check_ew_unary(const backend *b, const char *op, const tensor *x,
+                                  const tensor *y, sdxl_error *err)
+{
+    SDXL_TRY(check_ew_act(b, op, "x", x, err));
+    SDXL_TRY(check_activation(op, "y", y, x->type, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
+    return check_in_place(op, "y", y, "x", x, err);
+}
+
 sdxl_status backend_scale(backend *b, const tensor *x, float alpha, float beta, tensor *y,
                           sdxl_error *err)
 {
-    const char *op = "scale";
-    SDXL_TRY(check_float_act(b, op, "x", x, err));
-    SDXL_TRY(check_float_act(b, op, "y", y, err));
-    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
-    SDXL_TRY(check_in_place(op, "y", y, "x", x, err));
-    RUN_OR_PLAN(op, y, x);
+    SDXL_TRY(check_ew_unary(b, "scale", x, y, err));
+    RUN_OR_PLAN("scale", y, x);
     return b->ops->scale(b, x, alpha, beta, y, err);
+}
+
+sdxl_status backend_div_scalar(backend *b, const tensor *x, float divisor, tensor *y,
+                               sdxl_error *err)
+{
+    const char *op = "div_scalar";
+    SDXL_TRY(check_ew_unary(b, op, x, y, err));
+    if (!isfinite(divisor) || divisor == 0.0f)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "%s: divisor %g must be finite and nonzero", op, (double)divisor);
+    RUN_OR_PLAN(op, y, x);
+    return b->ops->div_scalar(b, x, divisor, y, err);
+}
+
+sdxl_status backend_clamp(backend *b, const tensor *x, float lo, float hi, tensor *y,
+                          sdxl_error *err)
+{
+    const char *op = "clamp";
+    SDXL_TRY(check_ew_unary(b, op, x, y, err));
+    if (!(lo <= hi))
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "%s: bounds [%g, %g] must be numbers with lo <= hi", op, (double)lo,
+                         (double)hi);
+    RUN_OR_PLAN(op, y, x);
+    return b->ops->clamp(b, x, lo, hi, y, err);
+}
+
+sdxl_status backend_gaussian_sample(backend *b, const tensor *mean, const tensor *logvar,
+                                    const tensor *noise, tensor *y, sdxl_error *err)
+{
+    const char *op = "gaussian_sample";
+    SDXL_TRY(check_ew_act(b, op, "mean", mean, err));
+    SDXL_TRY(check_activation(op, "logvar", logvar, mean->type, err));
+    SDXL_TRY(check_activation(op, "noise", noise, mean->type, err));
+    SDXL_TRY(check_activation(op, "y", y, mean->type, err));
+    SDXL_TRY(check_same_shape(op, "mean", mean, "logvar", logvar, err));
+    SDXL_TRY(check_same_shape(op, "mean", mean, "noise", noise, err));
+    SDXL_TRY(check_same_shape(op, "mean", mean, "y", y, err));
+    SDXL_TRY(check_in_place(op, "y", y, "mean", mean, err));
+    SDXL_TRY(check_in_place(op, "y", y, "logvar", logvar, err));
+    SDXL_TRY(check_in_place(op, "y", y, "noise", noise, err));
+    RUN_OR_PLAN(op, y, mean, logvar, noise);
+    return b->ops->gaussian_sample(b, mean, logvar, noise, y, err);
+}
+
+sdxl_status backend_convert(backend *b, const tensor *x, tensor *y, sdxl_error *err)
+{
+    const char *op = "convert";
+    SDXL_TRY(check_activation(op, "x", x, x ? x->type : DTYPE_F32, err));
+    if (!is_float_type(x->type))
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "%s: x is %s; only float tensors (F32, F16, BF16) are converted", op,
+                         dtype_name(x->type));
+    SDXL_TRY(check_ew_act(b, op, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
+    RUN_OR_PLAN(op, y, x);
+    return b->ops->convert(b, x, y, err);
 }
 
 sdxl_status backend_add_channels(backend *b, const tensor *x, const tensor *e, tensor *y,

@@ -11,6 +11,11 @@
  *    (see tensor.h). "[..., C]" means any number of leading dimensions (ndim 1..4).
  *  - Float activations have the backend's compute type (backend_compute_type: F32 on cpu).
  *    Weight arguments are named w, bias, gamma, beta, table and must be of the kind stated.
+ *  - Except the element-wise ops marked "F32 too" (add, mul, add_scaled, scale, div_scalar,
+ *    clamp, gaussian_sample) and convert's output: they take F32 activations on every backend
+ *    as well as the compute type, all operands of one call of one type. The scheduler keeps
+ *    its latents in float32 whatever the models compute in, as diffusers' scheduler step does
+ *    (it upcasts the sample), so its arithmetic runs on the device in float32.
  *  - The output is passed in, already made (tensor_alloc). If the output has no memory
  *    (planned on a planning arena) the op only checks shapes and returns SDXL_OK.
  *  - "In place allowed" means the output may be the same tensor as the named input (same
@@ -160,6 +165,22 @@ typedef struct conv2d_params {
 sdxl_status backend_linear(backend *b, const tensor *x, const tensor *w, const tensor *bias,
                            backend_act act, tensor *y, sdxl_error *err);
 
+/* y[..., N] += x[..., K] · wᵀ + bias: a residual stream updated by a product in one op
+ * (x += linear(o)). w: LINEAR [N, K]; bias: VECTOR [N] or NULL; y has x's leading dimensions
+ * and is read and written; it must not overlap x. The result is y + (x · wᵀ + bias): the cpu
+ * gives exactly the bits of backend_linear then backend_add, a GPU adds y in the product's
+ * epilogue and rounds once instead of twice. Per image, as backend_linear. */
+sdxl_status backend_linear_add(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                               tensor *y, sdxl_error *err);
+
+/* G products of one input in one op: y[g, ..., N] = x[..., K] · w_gᵀ + bias_g, where w is G
+ * LINEAR weights [N, K] stacked along the output dimension (a LINEAR [G·N, K], w_g its rows
+ * g·N .. g·N+N-1) and bias VECTOR [G·N] (bias_g likewise) or NULL. y [G, ...x's leading
+ * dimensions..., N]: each y[g] (tensor_view_slice) is what backend_linear with w_g gives,
+ * e.g. attention's q, k and v of one input. Not in place. Per image, as backend_linear. */
+sdxl_status backend_linear_groups(backend *b, const tensor *x, const tensor *w,
+                                  const tensor *bias, int groups, tensor *y, sdxl_error *err);
+
 /* c[i] = alpha · a[i] · b[i]  (b[i]ᵀ when trans_b), for i in 0..batch-1.
  * a [batch, M, K]; b [batch, K, N], or [batch, N, K] when trans_b; c [batch, M, N].
  * All activations. Not in place. */
@@ -214,19 +235,48 @@ sdxl_status backend_geglu(backend *b, const tensor *x, tensor *y, sdxl_error *er
 
 /* y = x + z and y = x * z. z has x's shape, or x's last z.ndim dimensions (then repeated
  * over x's leading dimensions, e.g. [B, T, C] + [T, C]). y has x's shape. In place allowed
- * (y may be x, or z when the shapes are equal). */
+ * (y may be x, or z when the shapes are equal). F32 too. */
 sdxl_status backend_add(backend *b, const tensor *x, const tensor *z, tensor *y,
                         sdxl_error *err);
 sdxl_status backend_mul(backend *b, const tensor *x, const tensor *z, tensor *y,
                         sdxl_error *err);
 
-/* y = alpha · x + beta · z, all the same shape. In place allowed (y may be x or z). */
+/* y = (alpha · x) + (beta · z), all the same shape: both products rounded to float, then
+ * their sum (no fused multiply-add), so alpha = 1 gives torch's x + beta · z exactly (1 · x
+ * is x) and alpha = 1, beta = -1 its x - z. In place allowed (y may be x or z). F32 too. */
 sdxl_status backend_add_scaled(backend *b, float alpha, const tensor *x, float beta,
                                const tensor *z, tensor *y, sdxl_error *err);
 
-/* y = alpha · x + beta (an affine map of every element). In place allowed. */
+/* y = (alpha · x) + beta (an affine map of every element; the product rounded first). With
+ * beta = -0.0f it is exactly torch's alpha · x: v + (-0) is v for every v, -0 included (with
+ * +0, a product of -0 would come out +0). In place allowed. F32 too. */
 sdxl_status backend_scale(backend *b, const tensor *x, float alpha, float beta, tensor *y,
                           sdxl_error *err);
+
+/* y = x / divisor: a true division, as torch's tensor / float, not x · (1 / divisor), which
+ * differs in the last bit for most divisors (diffusers divides the latents by the VAE's
+ * scaling factor and by sqrt(σ² + 1)). divisor nonzero and finite. In place allowed. F32 too. */
+sdxl_status backend_div_scalar(backend *b, const tensor *x, float divisor, tensor *y,
+                               sdxl_error *err);
+
+/* y = min(max(x, lo), hi) as torch.clamp: NaN stays NaN. lo <= hi, neither NaN. In place
+ * allowed. F32 too. */
+sdxl_status backend_clamp(backend *b, const tensor *x, float lo, float hi, tensor *y,
+                          sdxl_error *err);
+
+/* y = mean + exp(0.5 · logvar) · noise, all the same shape, each step rounded to float as
+ * diffusers' DiagonalGaussianDistribution.sample computes it (std = exp(0.5 · logvar), then
+ * mean + std · noise). In place allowed (y may be any of the three). F32 too. */
+sdxl_status backend_gaussian_sample(backend *b, const tensor *mean, const tensor *logvar,
+                                    const tensor *noise, tensor *y, sdxl_error *err);
+
+/* y = x converted to y's type (F32, F16, BF16 in any direction; rounded to nearest, ties to
+ * even, as torch's .to()), same shape. y is F32 or b's compute type; x any float type and may
+ * belong to another backend on the same device: to a backend sharing b's queue
+ * (backend_params.share_queue), whose ops before this call are then done before it reads x.
+ * That is how a tensor passes between a model's parts of different types (the VAE's BF16
+ * latents and the UNet's F16 inputs, through the scheduler's F32). Not in place. */
+sdxl_status backend_convert(backend *b, const tensor *x, tensor *y, sdxl_error *err);
 
 /* y[n, ..., c] = x[n, ..., c] + e[n, c]: one vector per image added at every position (the
  * UNet's time embedding into a resnet). x [N, ..., C] (ndim >= 2); e [N, C]. In place
@@ -273,7 +323,9 @@ sdxl_status backend_copy(backend *b, const tensor *x, tensor *y, sdxl_error *err
  * state. The backend_* wrappers above have already checked every shape, type, kind and
  * aliasing rule documented there before an entry is called, and skip the call for planned
  * outputs, so implementations only compute (and report device failures). Entries may queue
- * work and return before it is done, except read, synchronize and the free functions. */
+ * work and return before it is done, except read, synchronize and the free functions. The
+ * entries of the ops marked "F32 too" take their operands' type from the tensors, which may
+ * be F32 on a backend computing in another type. */
 typedef enum backend_unary_op {
     BACKEND_UNARY_GELU = BACKEND_ACT_GELU,
     BACKEND_UNARY_QUICK_GELU = BACKEND_ACT_QUICK_GELU,
@@ -310,6 +362,10 @@ typedef struct backend_ops {
 
     sdxl_status (*linear)(backend *b, const tensor *x, const tensor *w, const tensor *bias,
                           backend_act act, tensor *y, sdxl_error *err);
+    sdxl_status (*linear_add)(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                              tensor *y, sdxl_error *err);
+    sdxl_status (*linear_groups)(backend *b, const tensor *x, const tensor *w,
+                                 const tensor *bias, int groups, tensor *y, sdxl_error *err);
     sdxl_status (*matmul)(backend *b, const tensor *a, const tensor *bm, bool trans_b,
                           float alpha, tensor *c, sdxl_error *err);
     sdxl_status (*conv2d)(backend *b, const tensor *x, const tensor *w, const tensor *bias,
@@ -332,6 +388,14 @@ typedef struct backend_ops {
                               const tensor *z, tensor *y, sdxl_error *err);
     sdxl_status (*scale)(backend *b, const tensor *x, float alpha, float beta, tensor *y,
                          sdxl_error *err);
+    sdxl_status (*div_scalar)(backend *b, const tensor *x, float divisor, tensor *y,
+                              sdxl_error *err);
+    sdxl_status (*clamp)(backend *b, const tensor *x, float lo, float hi, tensor *y,
+                         sdxl_error *err);
+    sdxl_status (*gaussian_sample)(backend *b, const tensor *mean, const tensor *logvar,
+                                   const tensor *noise, tensor *y, sdxl_error *err);
+    /* x may be of any float type, y of F32 or the compute type. */
+    sdxl_status (*convert)(backend *b, const tensor *x, tensor *y, sdxl_error *err);
     sdxl_status (*add_channels)(backend *b, const tensor *x, const tensor *e, tensor *y,
                                 sdxl_error *err);
     sdxl_status (*upsample_nearest2x)(backend *b, const tensor *x, tensor *y, sdxl_error *err);

@@ -132,6 +132,23 @@ sdxl_status tensor_view_outer(tensor *view, const tensor *t, int64_t first, int6
     return SDXL_OK;
 }
 
+sdxl_status tensor_view_slice(tensor *view, const tensor *t, int64_t index, sdxl_error *err)
+{
+    char buf[96];
+    if (t->ndim < 2)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "tensor slice: %s has one dimension; a slice keeps at least one",
+                         tensor_shape_str(t, buf, sizeof(buf)));
+    tensor one;
+    SDXL_TRY(tensor_view_outer(&one, t, index, 1, err));
+    tensor r = one;
+    r.ndim = t->ndim - 1;
+    for (int i = 0; i < TENSOR_MAX_DIMS; i++)
+        r.shape[i] = i < r.ndim ? t->shape[i + 1] : 0;
+    *view = r;
+    return SDXL_OK;
+}
+
 sdxl_status tensor_reshape(tensor *view, const tensor *t, int ndim, const int64_t *shape,
                            sdxl_error *err)
 {

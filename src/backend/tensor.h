@@ -77,6 +77,9 @@ sdxl_status tensor_alloc_like(tensor *t, arena *a, const tensor *like, sdxl_erro
 /* Rows first .. first+count-1 of the outermost dimension, e.g. one image of a batch. */
 sdxl_status tensor_view_outer(tensor *view, const tensor *t, int64_t first, int64_t count,
                               sdxl_error *err);
+/* Entry `index` of the outermost dimension, without that dimension: [G, B, T, C] ->
+ * [B, T, C] (one of the G outputs of backend_linear_groups). t has at least 2 dimensions. */
+sdxl_status tensor_view_slice(tensor *view, const tensor *t, int64_t index, sdxl_error *err);
 /* The same elements under another shape with the same element count, e.g. [N, H, W, C] as
  * [N, H*W, C]. */
 sdxl_status tensor_reshape(tensor *view, const tensor *t, int ndim, const int64_t *shape,

@@ -200,6 +200,86 @@ static void test_other_ops_reject_bad_shapes(void **state)
     free(z);
 }
 
+/* An activation of the given type holding zeros (written as that type's bits). */
+static tensor typed_input(fixture *f, dtype type, int ndim, const int64_t *shape)
+{
+    sdxl_error err;
+    tensor t;
+    assert_int_equal(tensor_alloc(&t, &f->a, type, ndim, shape, &err), SDXL_OK);
+    void *zero = calloc((size_t)tensor_numel(&t), dtype_size(type));
+    assert_non_null(zero);
+    assert_int_equal(backend_tensor_write(f->be, &t, type, zero, (size_t)tensor_numel(&t), &err),
+                     SDXL_OK);
+    free(zero);
+    return t;
+}
+
+/* The element-wise ops take F32 or the compute type (on cpu both are F32), all operands of one
+ * type; convert reads any float type into F32 or the compute type. The rest is refused before
+ * anything runs. */
+static void test_elementwise_type_rule_and_its_refusals(void **state)
+{
+    fixture *f = *state;
+    sdxl_error err;
+    int64_t shape[2] = {3, 8};
+    float *z = zeros(24);
+    tensor x = bt_input(f->be, &f->a, 2, shape, z);
+    tensor y = bt_output(f->be, &f->a, 2, shape);
+    tensor h = typed_input(f, DTYPE_F16, 2, shape), bf = typed_input(f, DTYPE_BF16, 2, shape);
+    tensor ids = typed_input(f, DTYPE_I32, 2, shape);
+    tensor h_out = typed_input(f, DTYPE_F16, 2, shape);
+
+    assert_int_equal(backend_add(f->be, &h, &h, &h_out, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "add: x is F16; this op takes F32 or the backend's "
+                                        "compute type F32"));
+    assert_int_equal(backend_add_scaled(f->be, 1.0f, &x, 1.0f, &h, &y, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "add_scaled: z is F16; expected F32"));
+    assert_int_equal(backend_mul(f->be, &x, &x, &h_out, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "mul: y is F16; expected F32"));
+    assert_int_equal(backend_scale(f->be, &ids, 2.0f, 0.0f, &y, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "scale: x is I32"));
+    assert_int_equal(backend_gaussian_sample(f->be, &x, &bf, &x, &y, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "gaussian_sample: logvar is BF16; expected F32"));
+    tensor x5 = bt_input(f->be, &f->a, 2, (int64_t[]){3, 5}, z);
+    assert_int_equal(backend_gaussian_sample(f->be, &x, &x, &x5, &y, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "mean [3, 8] and noise [3, 5] differ in shape"));
+
+    assert_int_equal(backend_div_scalar(f->be, &x, 0.0f, &y, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "div_scalar: divisor 0 must be finite and nonzero"));
+    assert_int_equal(backend_div_scalar(f->be, &x, INFINITY, &y, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(backend_clamp(f->be, &x, 1.0f, -1.0f, &y, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "clamp: bounds [1, -1] must be numbers with lo <= hi"));
+    assert_int_equal(backend_clamp(f->be, &x, NAN, 1.0f, &y, &err), SDXL_ERR_INVALID_ARGUMENT);
+
+    /* convert: any float type in, F32 or the compute type out, never in place. */
+    assert_int_equal(backend_convert(f->be, &ids, &y, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "convert: x is I32; only float tensors"));
+    assert_int_equal(backend_convert(f->be, &x, &h_out, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "convert: y is F16; this op takes F32 or the backend's "
+                                        "compute type F32"));
+    assert_int_equal(backend_convert(f->be, &y, &y, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "cannot run in place"));
+    assert_int_equal(backend_convert(f->be, &h, &x5, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "differ in shape"));
+    /* A refused op writes nothing. */
+    tensor fresh = bt_output(f->be, &f->a, 2, shape);
+    assert_int_equal(backend_div_scalar(f->be, &x, 0.0f, &fresh, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(backend_clamp(f->be, &x, 2.0f, 1.0f, &fresh, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(backend_convert(f->be, &ids, &fresh, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_all_nan(f->be, &fresh);
+
+    /* Accepted: F32 everywhere, and F16 or BF16 read into F32. */
+    assert_int_equal(backend_convert(f->be, &h, &y, &err), SDXL_OK);
+    assert_int_equal(backend_convert(f->be, &bf, &y, &err), SDXL_OK);
+    assert_int_equal(backend_gaussian_sample(f->be, &x, &x, &x, &x, &err), SDXL_OK);
+    free(z);
+}
+
 static void test_unknown_backend_and_types_are_refused(void **state)
 {
     sdxl_error err;
@@ -328,6 +408,77 @@ static void test_views_share_memory_and_check_bounds(void **state)
     free(xh);
 }
 
+/* The fused products refuse what linear refuses, and their own mistakes: a residual output
+ * over the input, groups that do not split the weight, an output without the groups. */
+static void test_fused_linears_reject_bad_shapes(void **state)
+{
+    fixture *f = *state;
+    float *z = zeros(4096);
+    sdxl_error err;
+    tensor x = bt_input(f->be, &f->a, 3, (int64_t[]){2, 5, 8}, z);
+    tensor y = bt_output(f->be, &f->a, 3, (int64_t[]){2, 5, 3});
+    tensor w = bt_weight(f->be, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){3, 8}, z);
+    tensor w6 = bt_weight(f->be, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){6, 8}, z);
+    tensor bias3 = bt_weight(f->be, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){3}, z);
+    tensor g = bt_output(f->be, &f->a, 4, (int64_t[]){2, 2, 5, 3});
+
+    assert_int_equal(backend_linear_add(f->be, &x, &w, NULL, &x, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "linear_add: y is [2, 5, 8]"));
+    /* A square weight lets y be x in shape too: the output would overwrite its input. */
+    tensor sq = bt_input(f->be, &f->a, 3, (int64_t[]){2, 4, 3}, z);
+    tensor w33 = bt_weight(f->be, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){3, 3}, z);
+    assert_int_equal(backend_linear_add(f->be, &sq, &w33, NULL, &sq, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "linear_add: output y overlaps input x"));
+    assert_int_equal(backend_linear_add(f->be, &x, &w6, NULL, &y, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "expected x's leading dimensions and 6 features"));
+
+    assert_int_equal(backend_linear_groups(f->be, &x, &w6, NULL, 4, &g, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(
+        strstr(err.message, "linear_groups: 4 groups do not split the weight [6, 8]"));
+    assert_int_equal(backend_linear_groups(f->be, &x, &w6, NULL, 0, &g, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(backend_linear_groups(f->be, &x, &w6, &bias3, 2, &g, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "bias has 3 elements; expected 6"));
+    assert_int_equal(backend_linear_groups(f->be, &x, &w6, NULL, 2, &y, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "expected [groups] then x's leading dimensions"));
+    assert_int_equal(backend_linear_groups(f->be, &x, &w6, NULL, 3, &g, &err),
+                     SDXL_ERR_INVALID_ARGUMENT); /* [3, ...] would be wanted, not [2, ...] */
+    assert_all_nan(f->be, &y);
+    assert_all_nan(f->be, &g);
+    assert_int_equal(backend_linear_groups(f->be, &x, &w6, NULL, 2, &g, &err), SDXL_OK);
+    backend_weight_free(f->be, &w);
+    backend_weight_free(f->be, &w6);
+    backend_weight_free(f->be, &w33);
+    backend_weight_free(f->be, &bias3);
+    free(z);
+}
+
+/* A slice of a grouped output is one group, its memory inside the whole. */
+static void test_view_slice_drops_the_outer_dimension(void **state)
+{
+    fixture *f = *state;
+    sdxl_error err;
+    float *z = zeros(3 * 2 * 4 * 5);
+    tensor y = bt_input(f->be, &f->a, 4, (int64_t[]){3, 2, 4, 5}, z);
+    tensor s;
+    assert_int_equal(tensor_view_slice(&s, &y, 2, &err), SDXL_OK);
+    assert_int_equal(s.ndim, 3);
+    assert_true(s.shape[0] == 2 && s.shape[1] == 4 && s.shape[2] == 5 && s.shape[3] == 0);
+    assert_ptr_equal(s.data, (float *)y.data + 2 * 40);
+    assert_int_equal(tensor_view_slice(&s, &y, 3, &err), SDXL_ERR_INVALID_ARGUMENT);
+    tensor flat;
+    assert_int_equal(tensor_reshape(&flat, &y, 1, (int64_t[]){120}, &err), SDXL_OK);
+    assert_int_equal(tensor_view_slice(&s, &flat, 0, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "tensor slice: [120] has one dimension"));
+    free(z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,11 +486,16 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_conv_rejects_bad_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_ops_reject_bad_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_elementwise_type_rule_and_its_refusals, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unknown_backend_and_types_are_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_planning_checks_shapes_and_sizes_the_arena, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_views_share_memory_and_check_bounds, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fused_linears_reject_bad_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_view_slice_drops_the_outer_dimension, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -113,6 +113,100 @@ static void test_linear_matches_reference(void **state)
     check_linear(f, 1, 1, 321, 1283, true, BACKEND_ACT_NONE);
 }
 
+/* linear_add gives exactly the bits of linear then add (y + (x · wᵀ + bias)), also where the
+ * product is cut into row and column blocks and its rows into a remainder. */
+static void check_linear_add(fixture *f, int64_t b, int64_t t, int64_t k, int64_t n,
+                             bool with_bias)
+{
+    sdxl_error err;
+    int64_t m = b * t, xs[3] = {b, t, k}, ys[3] = {b, t, n};
+    float *xh = bt_fixture_random(f, (size_t)(m * k), 1.0f);
+    float *wh = bt_fixture_random(f, (size_t)(n * k), 1.0f / sqrtf((float)k));
+    float *bh = bt_fixture_random(f, (size_t)n, 0.5f);
+    float *rh = bt_fixture_random(f, (size_t)(m * n), 2.0f); /* the residual */
+    tensor x = bt_input(f->be, &f->a, 3, xs, xh);
+    tensor w = bt_fixture_weight(f, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){n, k}, wh);
+    tensor bias = bt_fixture_weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){n}, bh);
+    const tensor *bp = with_bias ? &bias : NULL;
+    tensor y = bt_input(f->be, &f->a, 3, ys, rh), want = bt_input(f->be, &f->a, 3, ys, rh);
+    tensor product = bt_output(f->be, &f->a, 3, ys);
+    expect_ok(backend_linear_add(f->be, &x, &w, bp, &y, &err), &err);
+    expect_ok(backend_linear(f->be, &x, &w, bp, BACKEND_ACT_NONE, &product, &err), &err);
+    expect_ok(backend_add(f->be, &want, &product, &want, &err), &err);
+    float *got = bt_fixture_read(f, &y), *ref = bt_fixture_read(f, &want);
+    size_t differ = 0;
+    for (int64_t i = 0; i < m * n; i++)
+        differ += memcmp(&got[i], &ref[i], sizeof(float)) != 0;
+    printf("  linear_add %lldx%lldx%lld bias %d: %zu of %lld differ from linear + add\n",
+           (long long)m, (long long)n, (long long)k, with_bias, differ, (long long)(m * n));
+    assert_int_equal(differ, 0);
+    /* and it did add something: the residual alone is not the answer */
+    assert_true(memcmp(got, rh, sizeof(float) * (size_t)(m * n)) != 0);
+    bt_fixture_release(f);
+}
+
+static void test_linear_add_is_linear_then_add(void **state)
+{
+    fixture *f = *state;
+    check_linear_add(f, 2, 13, 37, 29, true);
+    check_linear_add(f, 1, 3, 21, 11, false);
+    check_linear_add(f, 5, 77, 129, 333, true);  /* batch; rows with a remainder */
+    check_linear_add(f, 1, 1000, 129, 640, true); /* several row blocks */
+    check_linear_add(f, 2, 50, 300, 1000, true);  /* several column blocks */
+}
+
+/* linear_groups gives y[g] with exactly the bits of linear with the g-th stacked weight and
+ * bias. t == 0: one vector per image ([b, k]). */
+static void check_linear_groups(fixture *f, int64_t b, int64_t t, int64_t k, int64_t n,
+                                int groups, bool with_bias)
+{
+    sdxl_error err;
+    int ndim = t > 0 ? 3 : 2;
+    int64_t rows = b * (t > 0 ? t : 1);
+    int64_t xs[3] = {b, t, k}, ys[4] = {groups, b, t, n}, one[3] = {b, t, n};
+    if (t == 0) {
+        xs[1] = k;
+        ys[2] = n;
+        one[1] = n;
+    }
+    float *xh = bt_fixture_random(f, (size_t)(rows * k), 1.0f);
+    float *wh = bt_fixture_random(f, (size_t)(groups * n * k), 1.0f / sqrtf((float)k));
+    float *bh = bt_fixture_random(f, (size_t)(groups * n), 0.5f);
+    tensor x = bt_input(f->be, &f->a, ndim, xs, xh);
+    tensor w = bt_fixture_weight(f, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){groups * n, k}, wh);
+    tensor bias = bt_fixture_weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){groups * n}, bh);
+    tensor y = bt_output(f->be, &f->a, ndim + 1, ys);
+    expect_ok(backend_linear_groups(f->be, &x, &w, with_bias ? &bias : NULL, groups, &y, &err),
+              &err);
+    float *got = bt_fixture_read(f, &y);
+    for (int g = 0; g < groups; g++) {
+        tensor wg = bt_fixture_weight(f, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){n, k},
+                                      wh + (size_t)(g * n * k));
+        tensor bg = bt_fixture_weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){n},
+                                      bh + (size_t)(g * n));
+        tensor want = bt_output(f->be, &f->a, ndim, one), slice;
+        expect_ok(backend_linear(f->be, &x, &wg, with_bias ? &bg : NULL, BACKEND_ACT_NONE, &want,
+                                 &err),
+                  &err);
+        expect_ok(tensor_view_slice(&slice, &y, g, &err), &err);
+        assert_true(tensor_same_shape(&slice, &want));
+        float *ref = bt_fixture_read(f, &want);
+        assert_memory_equal(got + (size_t)(g * rows * n), ref, sizeof(float) * (size_t)(rows * n));
+    }
+    printf("  linear_groups %d x %lldx%lldx%lld bias %d: the bits of %d linears\n", groups,
+           (long long)rows, (long long)n, (long long)k, with_bias, groups);
+    bt_fixture_release(f);
+}
+
+static void test_linear_groups_are_linears(void **state)
+{
+    fixture *f = *state;
+    check_linear_groups(f, 2, 13, 37, 29, 3, true);
+    check_linear_groups(f, 1, 77, 64, 48, 2, false);
+    check_linear_groups(f, 3, 0, 40, 24, 3, true);
+    check_linear_groups(f, 2, 300, 129, 320, 3, false); /* several row blocks per image */
+}
+
 static void check_matmul(fixture *f, bool trans_b)
 {
     sdxl_error err;
@@ -519,6 +613,173 @@ static void test_add_scaled_scale_and_add_channels(void **state)
     expect_close("add_channels in place, [N, T, C]", f, &x, want);
 }
 
+/* ---- the scheduler's arithmetic: torch's roundings, bit for bit ---------------------------- */
+
+/* Random values with zeros of both signs among them. */
+static float *values_with_zeros(fixture *f, size_t n, float scale)
+{
+    float *x = bt_fixture_random(f, n, scale);
+    x[0] = 0.0f;
+    x[1] = -0.0f;
+    return x;
+}
+
+/* add_scaled(1, x, beta, z) is torch's x + beta * z (the product rounded, then the sum), and
+ * scale(x, s, -0) its s * x: the same bits, where a fused multiply-add would differ. */
+static void test_add_scaled_and_scale_round_each_product(void **state)
+{
+    fixture *f = *state;
+    sdxl_error err;
+    size_t n = 100003;
+    int64_t shape[1] = {(int64_t)n};
+    float *xh = values_with_zeros(f, n, 4.0f), *zh = values_with_zeros(f, n, 4.0f);
+    tensor x = bt_input(f->be, &f->a, 1, shape, xh), z = bt_input(f->be, &f->a, 1, shape, zh);
+    tensor y = bt_output(f->be, &f->a, 1, shape);
+    const float beta = -0.2928932f;
+    expect_ok(backend_add_scaled(f->be, 1.0f, &x, beta, &z, &y, &err), &err);
+    float *got = bt_fixture_read(f, &y);
+    size_t fused_differs = 0;
+    for (size_t i = 0; i < n; i++) {
+        float product = beta * zh[i];
+        float want = xh[i] + product;
+        assert_memory_equal(&got[i], &want, sizeof want);
+        fused_differs += fmaf(beta, zh[i], xh[i]) != want;
+    }
+    printf("  add_scaled(1, x, b, z) == x + b*z bitwise; a fused multiply-add differs in %zu of "
+           "%zu\n",
+           fused_differs, n);
+    assert_true(fused_differs > 0);
+
+    const float s = 0.13025f;
+    expect_ok(backend_scale(f->be, &x, s, -0.0f, &y, &err), &err);
+    got = bt_fixture_read(f, &y);
+    for (size_t i = 0; i < n; i++) {
+        float want = s * xh[i];
+        assert_memory_equal(&got[i], &want, sizeof want);
+    }
+    assert_true(signbit(got[1])); /* s * -0 is -0; + (+0) would have made it +0 */
+}
+
+/* div_scalar is a true division: torch's x / d, which x * (1 / d) is not. In place too. */
+static void test_div_scalar_divides(void **state)
+{
+    fixture *f = *state;
+    sdxl_error err;
+    size_t n = 100003;
+    int64_t shape[1] = {(int64_t)n};
+    float *xh = values_with_zeros(f, n, 30.0f);
+    tensor x = bt_input(f->be, &f->a, 1, shape, xh), y = bt_output(f->be, &f->a, 1, shape);
+    const float d = 0.13025f;
+    expect_ok(backend_div_scalar(f->be, &x, d, &y, &err), &err);
+    float *got = bt_fixture_read(f, &y);
+    size_t reciprocal_differs = 0;
+    for (size_t i = 0; i < n; i++) {
+        float want = xh[i] / d;
+        assert_memory_equal(&got[i], &want, sizeof want);
+        reciprocal_differs += xh[i] * (1.0f / d) != want;
+    }
+    printf("  div_scalar == x / d bitwise; x * (1/d) differs in %zu of %zu\n",
+           reciprocal_differs, n);
+    assert_true(reciprocal_differs > 0);
+    expect_ok(backend_div_scalar(f->be, &x, -3.0f, &x, &err), &err);
+    got = bt_fixture_read(f, &x);
+    for (size_t i = 0; i < n; i++) {
+        float want = xh[i] / -3.0f;
+        assert_memory_equal(&got[i], &want, sizeof want);
+    }
+}
+
+/* torch.clamp(x, -30, 20): NaN stays NaN, infinities saturate, the bounds themselves and the
+ * values between pass unchanged (-0 too). */
+static void test_clamp_as_torch(void **state)
+{
+    fixture *f = *state;
+    sdxl_error err;
+    const float in[10] = {NAN, -INFINITY, INFINITY, -31.0f, -30.0f, -0.0f, 19.999998f, 20.0f,
+                          20.000002f, 1e30f};
+    const float want[10] = {NAN, -30.0f, 20.0f, -30.0f, -30.0f, -0.0f, 19.999998f, 20.0f,
+                            20.0f, 20.0f};
+    int64_t shape[1] = {10};
+    tensor x = bt_input(f->be, &f->a, 1, shape, in), y = bt_output(f->be, &f->a, 1, shape);
+    for (int in_place = 0; in_place < 2; in_place++) {
+        tensor *out = in_place ? &x : &y;
+        expect_ok(backend_clamp(f->be, &x, -30.0f, 20.0f, out, &err), &err);
+        float *got = bt_fixture_read(f, out);
+        assert_true(isnan(got[0]));
+        assert_memory_equal(got + 1, want + 1, 9 * sizeof(float));
+    }
+}
+
+/* mean + exp(0.5 * logvar) * noise with each step rounded (the host loop vae_sample ran
+ * before it became an op), in place on any operand. */
+static void test_gaussian_sample_rounds_each_step(void **state)
+{
+    fixture *f = *state;
+    sdxl_error err;
+    size_t n = 137 * 73 * 4;
+    int64_t shape[4] = {1, 137, 73, 4};
+    float *mh = bt_fixture_random(f, n, 3.0f), *lh = bt_fixture_random(f, n, 12.0f);
+    float *nh = bt_fixture_random(f, n, 2.0f);
+    lh[0] = -30.0f;
+    lh[1] = 20.0f;
+    float *want = malloc(n * sizeof(float));
+    assert_non_null(want);
+    for (size_t i = 0; i < n; i++) {
+        float sd = expf(0.5f * lh[i]);
+        float scaled = sd * nh[i];
+        want[i] = mh[i] + scaled;
+    }
+    tensor m = bt_input(f->be, &f->a, 4, shape, mh), l = bt_input(f->be, &f->a, 4, shape, lh);
+    tensor z = bt_input(f->be, &f->a, 4, shape, nh), y = bt_output(f->be, &f->a, 4, shape);
+    expect_ok(backend_gaussian_sample(f->be, &m, &l, &z, &y, &err), &err);
+    assert_memory_equal(bt_fixture_read(f, &y), want, n * sizeof(float));
+    expect_ok(backend_gaussian_sample(f->be, &m, &l, &z, &z, &err), &err);
+    assert_memory_equal(bt_fixture_read(f, &z), want, n * sizeof(float));
+    expect_ok(backend_tensor_write(f->be, &z, DTYPE_F32, nh, n, &err), &err);
+    expect_ok(backend_gaussian_sample(f->be, &m, &l, &z, &m, &err), &err);
+    assert_memory_equal(bt_fixture_read(f, &m), want, n * sizeof(float));
+    free(want);
+}
+
+/* convert: another type's tensor (here F16 and BF16 bits in host memory, as another backend's
+ * would be) into F32 exactly; F32 into F32 unchanged. */
+static void test_convert_into_f32(void **state)
+{
+    fixture *f = *state;
+    sdxl_error err;
+    size_t n = 7 * 10001;
+    int64_t shape[2] = {7, 10001};
+    float *xh = bt_fixture_random(f, n, 70000.0f);
+    xh[0] = NAN;
+    xh[1] = -INFINITY;
+    xh[2] = -0.0f;
+    xh[3] = 1e-7f; /* an F16 subnormal */
+    uint16_t *h = malloc(n * sizeof(uint16_t)), *bf = malloc(n * sizeof(uint16_t));
+    float *want = malloc(n * sizeof(float));
+    assert_true(h && bf && want);
+    dtype_from_f32(DTYPE_F16, xh, h, n);
+    dtype_from_f32(DTYPE_BF16, xh, bf, n);
+    const uint16_t *bits[2] = {h, bf};
+    const dtype types[2] = {DTYPE_F16, DTYPE_BF16};
+    tensor y = bt_output(f->be, &f->a, 2, shape);
+    for (int k = 0; k < 2; k++) {
+        tensor x;
+        expect_ok(tensor_alloc(&x, &f->a, types[k], 2, shape, &err), &err);
+        expect_ok(backend_tensor_write(f->be, &x, types[k], bits[k], n, &err), &err);
+        expect_ok(backend_convert(f->be, &x, &y, &err), &err);
+        float *got = bt_fixture_read(f, &y);
+        dtype_to_f32(types[k], bits[k], want, n);
+        assert_true(isnan(got[0]));
+        assert_memory_equal(got + 1, want + 1, (n - 1) * sizeof(float));
+    }
+    tensor x32 = bt_input(f->be, &f->a, 2, shape, xh);
+    expect_ok(backend_convert(f->be, &x32, &y, &err), &err);
+    assert_memory_equal(bt_fixture_read(f, &y), xh, n * sizeof(float));
+    free(h);
+    free(bf);
+    free(want);
+}
+
 /* ---- data movement --------------------------------------------------------------------- */
 
 static void test_upsample_concat_slice_copy_are_exact(void **state)
@@ -704,6 +965,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_linear_matches_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_matmul_matches_reference, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linear_add_is_linear_then_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linear_groups_are_linears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conv2d_matches_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_norm_matches_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layer_norm_matches_reference, setup, teardown),
@@ -714,6 +977,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_geglu_matches_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_and_mul_broadcast_trailing_dims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_scaled_scale_and_add_channels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_scaled_and_scale_round_each_product, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_div_scalar_divides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clamp_as_torch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gaussian_sample_rounds_each_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_convert_into_f32, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upsample_concat_slice_copy_are_exact, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_gather_rows_from_weights_and_activations, setup,

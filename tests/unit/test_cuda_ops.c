@@ -910,6 +910,272 @@ static void test_share_queue(void **state)
     arena_reset_to(&f->device, dm);
 }
 
+/* ---- the scheduler's ops ------------------------------------------------------------------ */
+
+/* An F32 tensor on the GPU, whatever the compute type (the ops marked "F32 too"). */
+static tensor gpu_f32(fixture *f, int ndim, const int64_t *shape, const float *host)
+{
+    sdxl_error err;
+    tensor t;
+    expect_ok(tensor_alloc(&t, &f->device, DTYPE_F32, ndim, shape, &err), &err);
+    expect_ok(backend_tensor_write(f->gpu, &t, DTYPE_F32, host, numel_of(ndim, shape), &err), &err);
+    return t;
+}
+
+/* F32 on both backends: the GPU's bits must be the cpu's (ops without exp), or else within
+ * CUDA's expf (2 ulp) of them: max |cuda − cpu| / max |cpu| at most 1e-6. NaN must meet NaN. */
+static void expect_f32_match(fixture *f, const char *what, const tensor *c, const tensor *g,
+                             bool bitwise)
+{
+    size_t n = (size_t)tensor_numel(c);
+    float *want = bt_read(f->cpu, c), *got = read_bits(f, g);
+    size_t differ = 0;
+    double worst = 0.0, scale = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        differ += memcmp(&got[i], &want[i], sizeof(float)) != 0;
+        if (isnan(want[i]) != isnan(got[i]))
+            worst = INFINITY;
+        else if (!isnan(want[i])) {
+            worst = fmax(worst, fabs((double)got[i] - want[i]));
+            scale = fmax(scale, fabs((double)want[i]));
+        }
+    }
+    double rel = scale > 0.0 ? worst / scale : worst;
+    printf("  %-4s %-56s %zu of %zu differ, rel error %.3g\n", dtype_name(f->type), what, differ,
+           n, rel);
+    if (bitwise ? differ != 0 : !(rel <= 1e-6))
+        fail_msg("%s %s: %zu elements differ, relative error %g", dtype_name(f->type), what,
+                 differ, rel);
+    free(want);
+    free(got);
+}
+
+/* The scheduler's arithmetic at a latent shape (1024x1024, batch 2): in F32 on every backend,
+ * where the GPU's bits must be the cpu's (IEEE roundings, no fused multiply-add, true
+ * division), and in the compute type under its tolerance. Then conversions: F32 and the other
+ * half type into the compute type, rounded to nearest even exactly as the host rounds, and
+ * back into F32 exactly. */
+static void test_scheduler_ops(void **state)
+{
+    fixture *f = need_gpu(state);
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t shape[4] = {2, 128, 128, 4};
+    size_t n = numel_of(4, shape);
+    float *xh = bt_random(&f->rng, n, 8.0f), *zh = bt_random(&f->rng, n, 3.0f);
+    float *lh = bt_random(&f->rng, n, 40.0f);
+    xh[0] = -0.0f;
+    lh[0] = NAN;
+    lh[1] = INFINITY;
+    lh[2] = -INFINITY;
+    tensor xc = bt_input(f->cpu, &f->host, 4, shape, xh);
+    tensor zc = bt_input(f->cpu, &f->host, 4, shape, zh);
+    tensor lc = bt_input(f->cpu, &f->host, 4, shape, lh);
+    tensor yc = bt_output(f->cpu, &f->host, 4, shape);
+    tensor xg = gpu_f32(f, 4, shape, xh), zg = gpu_f32(f, 4, shape, zh);
+    tensor lg = gpu_f32(f, 4, shape, lh), yg = gpu_f32(f, 4, shape, lh);
+    expect_ok(backend_add_scaled(f->cpu, 1.0f, &xc, -0.2928932f, &zc, &yc, &err), &err);
+    expect_ok(backend_add_scaled(f->gpu, 1.0f, &xg, -0.2928932f, &zg, &yg, &err), &err);
+    expect_f32_match(f, "F32 add_scaled(1, x, b, z) [2, 128, 128, 4]", &yc, &yg, true);
+    expect_ok(backend_scale(f->cpu, &xc, 0.13025f, -0.0f, &yc, &err), &err);
+    expect_ok(backend_scale(f->gpu, &xg, 0.13025f, -0.0f, &yg, &err), &err);
+    expect_f32_match(f, "F32 scale(x, s, -0)", &yc, &yg, true);
+    expect_ok(backend_div_scalar(f->cpu, &xc, 1.0625137f, &yc, &err), &err);
+    expect_ok(backend_div_scalar(f->gpu, &xg, 1.0625137f, &yg, &err), &err);
+    expect_f32_match(f, "F32 div_scalar", &yc, &yg, true);
+    expect_ok(backend_add(f->cpu, &xc, &zc, &yc, &err), &err);
+    expect_ok(backend_add(f->gpu, &xg, &zg, &yg, &err), &err);
+    expect_f32_match(f, "F32 add", &yc, &yg, true);
+    expect_ok(backend_mul(f->cpu, &xc, &zc, &yc, &err), &err);
+    expect_ok(backend_mul(f->gpu, &xg, &zg, &yg, &err), &err);
+    expect_f32_match(f, "F32 mul", &yc, &yg, true);
+    expect_ok(backend_clamp(f->cpu, &lc, -30.0f, 20.0f, &yc, &err), &err);
+    expect_ok(backend_clamp(f->gpu, &lg, -30.0f, 20.0f, &yg, &err), &err);
+    expect_f32_match(f, "F32 clamp(logvar, -30, 20), NaN and inf among them", &yc, &yg, true);
+    /* the clamped log-variance, as the VAE's sample takes it */
+    expect_ok(backend_gaussian_sample(f->cpu, &xc, &yc, &zc, &yc, &err), &err);
+    expect_ok(backend_gaussian_sample(f->gpu, &xg, &yg, &zg, &yg, &err), &err);
+    expect_f32_match(f, "F32 gaussian_sample (in place on logvar)", &yc, &yg, false);
+
+    /* The same in the compute type, inputs exactly representable in it. */
+    round_to_type(f->type, xh, n);
+    round_to_type(f->type, zh, n);
+    for (size_t i = 0; i < n; i++)
+        lh[i] = lh[i] < -12.0f ? -12.0f : lh[i] > 12.0f ? 12.0f : lh[i];
+    round_to_type(f->type, lh, n);
+    pair x = input(f, 4, shape, xh), z = input(f, 4, shape, zh), l = input(f, 4, shape, lh);
+    pair y = output(f, 4, shape);
+    expect_ok(backend_div_scalar(f->cpu, &x.c, 0.13025f, &y.c, &err), &err);
+    expect_ok(backend_div_scalar(f->gpu, &x.g, 0.13025f, &y.g, &err), &err);
+    expect_close(f, "div_scalar [2, 128, 128, 4]", &y);
+    expect_ok(backend_clamp(f->cpu, &x.c, -2.0f, 3.0f, &y.c, &err), &err);
+    expect_ok(backend_clamp(f->gpu, &x.g, -2.0f, 3.0f, &y.g, &err), &err);
+    expect_close(f, "clamp", &y);
+    expect_ok(backend_gaussian_sample(f->cpu, &x.c, &l.c, &z.c, &y.c, &err), &err);
+    expect_ok(backend_gaussian_sample(f->gpu, &x.g, &l.g, &z.g, &y.g, &err), &err);
+    expect_close(f, "gaussian_sample", &y);
+
+    /* Conversions: F32 -> compute type -> F32, and the other half type -> compute type. */
+    float *wide = bt_random(&f->rng, n, 70000.0f);
+    wide[0] = NAN;
+    wide[1] = -0.0f;
+    wide[2] = 1e-7f;
+    tensor w32 = gpu_f32(f, 4, shape, wide), narrow, back = gpu_f32(f, 4, shape, wide);
+    expect_ok(tensor_alloc(&narrow, &f->device, f->type, 4, shape, &err), &err);
+    expect_ok(backend_convert(f->gpu, &w32, &narrow, &err), &err);
+    void *want = malloc(n * sizeof(float)), *got = read_bits(f, &narrow);
+    assert_non_null(want);
+    dtype_from_f32(f->type, wide, want, n);
+    assert_memory_equal(got, want, n * dtype_size(f->type));
+    free(got);
+    expect_ok(backend_convert(f->gpu, &narrow, &back, &err), &err);
+    got = read_bits(f, &back);
+    float *round_trip = malloc(n * sizeof(float));
+    assert_non_null(round_trip);
+    dtype_to_f32(f->type, want, round_trip, n);
+    assert_memory_equal(got, round_trip, n * sizeof(float));
+    free(got);
+    dtype other_half = f->type == DTYPE_F16 ? DTYPE_BF16 : DTYPE_F16;
+    tensor other;
+    expect_ok(tensor_alloc(&other, &f->device, other_half, 4, shape, &err), &err);
+    dtype_from_f32(other_half, wide, want, n);
+    expect_ok(backend_tensor_write(f->gpu, &other, other_half, want, n, &err), &err);
+    expect_ok(backend_convert(f->gpu, &other, &narrow, &err), &err);
+    dtype_to_f32(other_half, want, round_trip, n);
+    dtype_from_f32(f->type, round_trip, want, n);
+    got = read_bits(f, &narrow);
+    assert_memory_equal(got, want, n * dtype_size(f->type));
+    printf("  %-4s convert F32 -> %s -> F32 and %s -> %s: exact\n", dtype_name(f->type),
+           dtype_name(f->type), dtype_name(other_half), dtype_name(f->type));
+    free(got);
+    free(want);
+    free(round_trip);
+    free(wide);
+    free(xh);
+    free(zh);
+    free(lh);
+    reset(f, hm, dm);
+}
+
+/* ---- fused products: residual in the epilogue, grouped projections ------------------------- */
+
+/* A check of linear_add (groups 0: one weight, y [b, t, n] starting as a residual) or of
+ * linear_groups (y [groups, b, t, n]): x [b, t, k] and the stacked weights [max(groups, 1)·n, k]
+ * with their biases, on both backends. */
+typedef struct fused_case {
+    int64_t b, t, k, n;
+    int groups;
+    float *xh, *wh, *bh, *rh; /* rh: the residual (linear_add) */
+    pair x, w, bias;
+    arena_mark hm, dm;
+} fused_case;
+
+static fused_case fused_case_make(fixture *f, int64_t b, int64_t t, int64_t k, int64_t n,
+                                  int groups)
+{
+    fused_case c = {.b = b, .t = t, .k = k, .n = n, .groups = groups};
+    int64_t rows = (groups > 0 ? groups : 1) * n;
+    c.hm = arena_get_mark(&f->host);
+    c.dm = arena_get_mark(&f->device);
+    c.xh = random_values(f, (size_t)(b * t * k), 1.0f);
+    c.wh = random_values(f, (size_t)(rows * k), 1.0f / sqrtf((float)k));
+    c.bh = random_values(f, (size_t)rows, 0.5f);
+    c.rh = random_values(f, (size_t)(b * t * n), 2.0f);
+    c.x = input(f, 3, (int64_t[]){b, t, k}, c.xh);
+    c.w = weight(f, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){rows, k}, c.wh);
+    c.bias = weight(f, TENSOR_WEIGHT_VECTOR, 1, (int64_t[]){rows}, c.bh);
+    return c;
+}
+
+static void fused_case_free(fixture *f, fused_case *c)
+{
+    weight_free(f, &c->w);
+    weight_free(f, &c->bias);
+    free(c->xh);
+    free(c->wh);
+    free(c->bh);
+    free(c->rh);
+    reset(f, c->hm, c->dm);
+}
+
+/* The case's op on x of `images` images into y, made here: [images, t, n] holding the residual
+ * of the first images, or [groups, images, t, n] filled with NaN. */
+static tensor fused_run(fixture *f, backend *be, const fused_case *c, const tensor *x,
+                        const tensor *w, const tensor *bias, int64_t images)
+{
+    sdxl_error err;
+    tensor y;
+    if (c->groups == 0) {
+        int64_t shape[3] = {images, c->t, c->n};
+        y = be == f->gpu ? gpu_tensor(f, 3, shape, c->rh)
+                         : bt_input(be, &f->host, 3, shape, c->rh);
+        expect_ok(backend_linear_add(be, x, w, bias, &y, &err), &err);
+        return y;
+    }
+    int64_t shape[4] = {c->groups, images, c->t, c->n};
+    size_t n = numel_of(4, shape);
+    float *nan = malloc(n * sizeof(float));
+    assert_non_null(nan);
+    for (size_t i = 0; i < n; i++)
+        nan[i] = NAN;
+    y = be == f->gpu ? gpu_tensor(f, 4, shape, nan) : bt_output(be, &f->host, 4, shape);
+    free(nan);
+    expect_ok(backend_linear_groups(be, x, w, bias, c->groups, &y, &err), &err);
+    return y;
+}
+
+/* The GPU against the cpu, then on the GPU: a second run gives the same bits, and the first
+ * image alone the bits it gets in the batch (linear_groups's outputs lie b·t·n apart in the
+ * batch, t·n alone: another plan, the same algorithm). The product runs first on the GPU at
+ * the case's shape, so its algorithm is chosen by timing on it (for linear_add into scratch,
+ * not over the residual). */
+static void check_fused(fixture *f, int64_t b, int64_t t, int64_t k, int64_t n, int groups,
+                        bool bias)
+{
+    fused_case c = fused_case_make(f, b, t, k, n, groups);
+    const tensor *bg = bias ? &c.bias.g : NULL;
+    pair y;
+    y.g = fused_run(f, f->gpu, &c, &c.x.g, &c.w.g, bg, b);
+    y.c = fused_run(f, f->cpu, &c, &c.x.c, &c.w.c, bias ? &c.bias.c : NULL, b);
+    char what[96];
+    snprintf(what, sizeof(what), "%s [%lld, %lld, %lld] -> %d x %lld bias %d",
+             groups ? "linear_groups" : "linear_add", (long long)b, (long long)t, (long long)k,
+             groups ? groups : 1, (long long)n, bias);
+    expect_close(f, what, &y);
+
+    unsigned char *batch = read_bits(f, &y.g);
+    tensor again = fused_run(f, f->gpu, &c, &c.x.g, &c.w.g, bg, b), x0;
+    unsigned char *second = read_bits(f, &again);
+    if (memcmp(batch, second, tensor_nbytes(&again)) != 0)
+        fail_msg("%s %s: two runs on the same inputs differ", dtype_name(f->type), what);
+    sdxl_error err;
+    expect_ok(tensor_view_outer(&x0, &c.x.g, 0, 1, &err), &err);
+    tensor alone = fused_run(f, f->gpu, &c, &x0, &c.w.g, bg, 1);
+    unsigned char *bits = read_bits(f, &alone);
+    size_t image_bytes = tensor_nbytes(&alone) / (size_t)(groups ? groups : 1);
+    for (int g = 0; g < (groups ? groups : 1); g++)
+        if (memcmp(batch + (size_t)(g * b) * image_bytes, bits + (size_t)g * image_bytes,
+                   image_bytes) != 0)
+            fail_msg("%s %s: image 0 differs alone and in a batch of %lld", dtype_name(f->type),
+                     what, (long long)b);
+    free(bits);
+    free(second);
+    free(batch);
+    fused_case_free(f, &c);
+}
+
+static void test_linear_fused(void **state)
+{
+    fixture *f = need_gpu(state);
+    check_fused(f, 1, 4096, 640, 640, 0, true);   /* to_out.0 + residual at 512², level 1 */
+    check_fused(f, 2, 1024, 5120, 1280, 0, true); /* ff.net.2 + residual at 512², level 2 */
+    check_fused(f, 2, 77, 1280, 1280, 0, true);   /* bigG out_proj + residual */
+    check_fused(f, 2, 256, 1280, 1280, 3, false); /* attn1 q, k, v at 512², level 2 */
+    check_fused(f, 2, 77, 2048, 1280, 2, false);  /* attn2 k, v of the text */
+    check_fused(f, 2, 77, 1280, 1280, 3, true);   /* bigG k, v, q with biases */
+    check_fused(f, 1, 77, 768, 768, 3, true);     /* CLIP-L */
+}
+
 /* ---- creation ------------------------------------------------------------------------------ */
 
 /* Where the backend cannot run, creating it fails cleanly and says why; where it can, it
@@ -952,7 +1218,8 @@ static void test_create(void **state)
         cmocka_unit_test(test_softmax), cmocka_unit_test(test_attention),                          \
         cmocka_unit_test(test_activations), cmocka_unit_test(test_arithmetic),                     \
         cmocka_unit_test(test_layout), cmocka_unit_test(test_same_bits),                           \
-        cmocka_unit_test(test_record), cmocka_unit_test(test_share_queue)
+        cmocka_unit_test(test_record), cmocka_unit_test(test_share_queue),                         \
+        cmocka_unit_test(test_scheduler_ops), cmocka_unit_test(test_linear_fused)
 
 int main(void)
 {

@@ -74,6 +74,10 @@ int cpu_gemm_col_block(int n, int k);
 
 sdxl_status cpu_linear(backend *b, const tensor *x, const tensor *w, const tensor *bias,
                        backend_act act, tensor *y, sdxl_error *err);
+sdxl_status cpu_linear_add(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                           tensor *y, sdxl_error *err);
+sdxl_status cpu_linear_groups(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                              int groups, tensor *y, sdxl_error *err);
 sdxl_status cpu_matmul(backend *b, const tensor *a, const tensor *bm, bool trans_b, float alpha,
                        tensor *c, sdxl_error *err);
 
@@ -122,6 +126,14 @@ sdxl_status cpu_add_scaled(backend *b, float alpha, const tensor *x, float beta,
                            const tensor *z, tensor *y, sdxl_error *err);
 sdxl_status cpu_scale(backend *b, const tensor *x, float alpha, float beta, tensor *y,
                       sdxl_error *err);
+sdxl_status cpu_div_scalar(backend *b, const tensor *x, float divisor, tensor *y,
+                           sdxl_error *err);
+sdxl_status cpu_clamp(backend *b, const tensor *x, float lo, float hi, tensor *y,
+                      sdxl_error *err);
+sdxl_status cpu_gaussian_sample(backend *b, const tensor *mean, const tensor *logvar,
+                                const tensor *noise, tensor *y, sdxl_error *err);
+/* x of any float type (F16 and BF16 tensors are host memory like any other here). */
+sdxl_status cpu_convert(backend *b, const tensor *x, tensor *y, sdxl_error *err);
 sdxl_status cpu_add_channels(backend *b, const tensor *x, const tensor *e, tensor *y,
                              sdxl_error *err);
 

@@ -1,12 +1,16 @@
 /*
  * cpu_elementwise.c — element-wise ops: activations, GEGLU, add / multiply with broadcast,
- * scaled add, affine scale, and the per-image channel add.
+ * scaled add, affine scale, division by a scalar, clamp, the VAE's Gaussian sample, the
+ * per-image channel add, and conversion between float types.
  *
  * Every element is computed on its own, so any cut of the work gives the same bits; the
- * arrays are cut into fixed chunks big enough to amortise a pool dispatch.
+ * arrays are cut into fixed chunks big enough to amortise a pool dispatch. Each product, sum
+ * and quotient is rounded to float on its own (the build's -ffp-contract=off forbids fused
+ * multiply-adds), in torch's order, so the scheduler's arithmetic equals diffusers' bit for bit.
  */
 #include "backend/cpu/cpu_backend.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_math.h"
@@ -158,21 +162,118 @@ sdxl_status cpu_add_scaled(backend *b, float alpha, const tensor *x, float beta,
     return SDXL_OK;
 }
 
-static void scale_chunk(void *ctx, size_t begin, size_t end, int thread)
+/* The element-wise ops of x and two scalars a, b (one op per call). */
+typedef enum scalar_op {
+    SCALAR_AFFINE = 0, /* a · x + b */
+    SCALAR_DIV = 1,    /* x / a */
+    SCALAR_CLAMP = 2,  /* x within [a, b]; comparisons with NaN are false, so NaN stays NaN */
+} scalar_op;
+
+static void scalar_chunk(void *ctx, size_t begin, size_t end, int thread)
 {
     const ew_job *job = ctx;
     const float *x = job->x;
     float *y = job->y;
-    float alpha = job->alpha, beta = job->beta;
-    for (size_t i = begin; i < end; i++)
-        y[i] = alpha * x[i] + beta;
+    float a = job->alpha, b = job->beta;
+    switch ((scalar_op)job->op) {
+    case SCALAR_AFFINE:
+        for (size_t i = begin; i < end; i++)
+            y[i] = a * x[i] + b;
+        break;
+    case SCALAR_DIV:
+        for (size_t i = begin; i < end; i++)
+            y[i] = x[i] / a;
+        break;
+    case SCALAR_CLAMP:
+        for (size_t i = begin; i < end; i++)
+            y[i] = x[i] < a ? a : x[i] > b ? b : x[i];
+        break;
+    }
+}
+
+static sdxl_status run_scalar(backend *be, scalar_op op, const tensor *x, float a, float b,
+                              tensor *y)
+{
+    ew_job job = {.x = x->data, .y = y->data, .op = (int)op, .alpha = a, .beta = b};
+    cpu_parallel_range(cpu_of(be), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, scalar_chunk,
+                       &job);
+    return SDXL_OK;
 }
 
 sdxl_status cpu_scale(backend *b, const tensor *x, float alpha, float beta, tensor *y,
                       sdxl_error *err)
 {
-    ew_job job = {.x = x->data, .y = y->data, .alpha = alpha, .beta = beta};
-    cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, scale_chunk,
+    return run_scalar(b, SCALAR_AFFINE, x, alpha, beta, y);
+}
+
+sdxl_status cpu_div_scalar(backend *b, const tensor *x, float divisor, tensor *y,
+                           sdxl_error *err)
+{
+    return run_scalar(b, SCALAR_DIV, x, divisor, 0.0f, y);
+}
+
+sdxl_status cpu_clamp(backend *b, const tensor *x, float lo, float hi, tensor *y,
+                      sdxl_error *err)
+{
+    return run_scalar(b, SCALAR_CLAMP, x, lo, hi, y);
+}
+
+typedef struct sample_job {
+    const float *mean, *logvar, *noise;
+    float *y;
+} sample_job;
+
+/* libm's expf (within about half an ulp), not cpu_expf (about 1e-7 relative): a handful of
+ * values per image, so accuracy costs nothing here. */
+static void gaussian_sample_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const sample_job *job = ctx;
+    for (size_t i = begin; i < end; i++) {
+        float std = expf(0.5f * job->logvar[i]);
+        float scaled = std * job->noise[i];
+        job->y[i] = job->mean[i] + scaled;
+    }
+}
+
+sdxl_status cpu_gaussian_sample(backend *b, const tensor *mean, const tensor *logvar,
+                                const tensor *noise, tensor *y, sdxl_error *err)
+{
+    sample_job job = {mean->data, logvar->data, noise->data, y->data};
+    cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(mean), ELEMENTS_PER_CHUNK,
+                       gaussian_sample_chunk, &job);
+    return SDXL_OK;
+}
+
+typedef struct convert_job {
+    dtype from, to;
+    const unsigned char *x;
+    unsigned char *y;
+} convert_job;
+
+#define CONVERT_BLOCK 1024
+
+/* Through f32 a block at a time: every F16 and BF16 value is exact in f32, so converting
+ * through it rounds once, as a direct conversion would. */
+static void convert_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const convert_job *job = ctx;
+    size_t in = dtype_size(job->from), out = dtype_size(job->to);
+    float block[CONVERT_BLOCK];
+    for (size_t i = begin; i < end; i += CONVERT_BLOCK) {
+        size_t n = end - i < CONVERT_BLOCK ? end - i : CONVERT_BLOCK;
+        dtype_to_f32(job->from, job->x + i * in, block, n);
+        dtype_from_f32(job->to, block, job->y + i * out, n);
+    }
+}
+
+sdxl_status cpu_convert(backend *b, const tensor *x, tensor *y, sdxl_error *err)
+{
+    if (x->type == y->type) {
+        memcpy(y->data, x->data, tensor_nbytes(y));
+        return SDXL_OK;
+    }
+    convert_job job = {x->type, y->type, x->data, y->data};
+    cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, convert_chunk,
                        &job);
     return SDXL_OK;
 }

@@ -1,5 +1,6 @@
 /*
- * cpu_gemm.c — matrix products: linear layers and batched matmul, through CBLAS.
+ * cpu_gemm.c — matrix products: linear layers (plain, added into a residual, or grouped: several
+ * weights on one input) and batched matmul, through CBLAS.
  *
  * Reproducible bits from an optimised BLAS. OpenBLAS's sgemm computes the rows of C in groups
  * of its kernel's row unroll (12 measured on Zen; 16 is usual for AVX-512 and ARM kernels).
@@ -63,13 +64,16 @@ typedef struct gemm_job {
     int ldc;
     const float *bias; /* [n] or NULL */
     backend_act act;
+    bool accumulate; /* C += product (+ bias) instead of C = ... */
     int rows_per_image; /* m = images * rows_per_image */
     int row_block, row_blocks, col_block, col_blocks;
     float *const *scratch;
 } gemm_job;
 
 /* Task = (image, row block, column block): its rows of C, its columns, then bias and
- * activation. */
+ * activation. Accumulating, the product goes first into the thread's scratch after its pad
+ * (room for a whole block), so that C becomes C + (product + bias) with the roundings of a
+ * linear and then an add: the same bits. */
 static void gemm_task(void *ctx, size_t task, int thread)
 {
     const gemm_job *job = ctx;
@@ -84,17 +88,24 @@ static void gemm_task(void *ctx, size_t task, int thread)
     int cols = job->n - c0 < job->col_block ? job->n - c0 : job->col_block;
     const float *bm = job->trans_b ? job->b + (size_t)c0 * (size_t)job->ldb : job->b + c0;
     float *c = job->c + (size_t)r0 * (size_t)job->ldc + c0;
+    float *pad = job->scratch[thread];
+    float *out = job->accumulate ? pad + cpu_sgemm_pad_floats(job->col_block, job->k) : c;
+    int ldo = job->accumulate ? cols : job->ldc;
     cpu_sgemm_rows(job->trans_b, rows, cols, job->k, job->alpha,
-                   job->a + (size_t)r0 * (size_t)job->lda, job->lda, bm, job->ldb, c, job->ldc,
-                   job->scratch[thread]);
-    if (!job->bias && job->act == BACKEND_ACT_NONE)
+                   job->a + (size_t)r0 * (size_t)job->lda, job->lda, bm, job->ldb, out, ldo, pad);
+    if (!job->bias && job->act == BACKEND_ACT_NONE && !job->accumulate)
         return;
     for (int r = 0; r < rows; r++) {
-        float *row = c + (size_t)r * (size_t)job->ldc;
+        float *row = out + (size_t)r * (size_t)ldo;
         if (job->bias)
             for (int j = 0; j < cols; j++)
                 row[j] += job->bias[c0 + j];
         cpu_apply_act(job->act, row, (size_t)cols);
+        if (job->accumulate) {
+            float *dst = c + (size_t)r * (size_t)job->ldc;
+            for (int j = 0; j < cols; j++)
+                dst[j] += row[j];
+        }
     }
 }
 
@@ -143,7 +154,9 @@ static sdxl_status gemm_parallel(cpu_backend *cb, gemm_job *job, int images, sdx
     job->row_block = units_per_block * CPU_GEMM_ROW_UNIT;
     job->row_blocks = (job->rows_per_image + job->row_block - 1) / job->row_block;
 
-    sdxl_status st = cpu_scratch_reserve(cb, cpu_sgemm_pad_floats(job->col_block, job->k), err);
+    size_t block = job->accumulate ? (size_t)job->row_block * (size_t)job->col_block : 0;
+    sdxl_status st =
+        cpu_scratch_reserve(cb, cpu_sgemm_pad_floats(job->col_block, job->k) + block, err);
     if (st)
         return st;
     job->scratch = cb->scratch;
@@ -152,28 +165,61 @@ static sdxl_status gemm_parallel(cpu_backend *cb, gemm_job *job, int images, sdx
     return SDXL_OK;
 }
 
-sdxl_status cpu_linear(backend *b, const tensor *x, const tensor *w, const tensor *bias,
-                       backend_act act, tensor *y, sdxl_error *err)
+/* y[..., n] = act(x · wᵀ + bias) (or y += x · wᵀ + bias when accumulating), w [n, K]. */
+static sdxl_status linear_rows(backend *b, const tensor *x, const float *w, int n,
+                               const float *bias, backend_act act, bool accumulate, float *y,
+                               sdxl_error *err)
 {
-    int k = (int)w->shape[1];
+    int k = (int)tensor_last_dim(x);
     gemm_job job = {
         .trans_b = true,
         .m = (int)tensor_rows(x),
-        .n = (int)w->shape[0],
+        .n = n,
         .k = k,
         .alpha = 1.0f,
         .a = x->data,
         .lda = k,
-        .b = w->data,
+        .b = w,
         .ldb = k,
-        .c = y->data,
-        .ldc = (int)w->shape[0],
-        .bias = bias ? bias->data : NULL,
+        .c = y,
+        .ldc = n,
+        .bias = bias,
         .act = act,
+        .accumulate = accumulate,
     };
     /* A 1-D x is one row of one image. */
     int images = x->ndim >= 2 ? (int)x->shape[0] : 1;
     return gemm_parallel(cpu_of(b), &job, images, err);
+}
+
+sdxl_status cpu_linear(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                       backend_act act, tensor *y, sdxl_error *err)
+{
+    return linear_rows(b, x, w->data, (int)w->shape[0], bias ? bias->data : NULL, act, false,
+                       y->data, err);
+}
+
+sdxl_status cpu_linear_add(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                           tensor *y, sdxl_error *err)
+{
+    return linear_rows(b, x, w->data, (int)w->shape[0], bias ? bias->data : NULL,
+                       BACKEND_ACT_NONE, true, y->data, err);
+}
+
+/* Group by group, each exactly the linear of its slice of the weight (the same calls, so the
+ * same bits). */
+sdxl_status cpu_linear_groups(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                              int groups, tensor *y, sdxl_error *err)
+{
+    int64_t n = w->shape[0] / groups, k = w->shape[1];
+    size_t y_group = (size_t)(tensor_rows(x) * n);
+    for (int g = 0; g < groups; g++) {
+        const float *bg = bias ? (const float *)bias->data + (size_t)(g * n) : NULL;
+        SDXL_TRY(linear_rows(b, x, (const float *)w->data + (size_t)(g * n * k), (int)n, bg,
+                             BACKEND_ACT_NONE, false, (float *)y->data + (size_t)g * y_group,
+                             err));
+    }
+    return SDXL_OK;
 }
 
 sdxl_status cpu_matmul(backend *b, const tensor *a, const tensor *bm, bool trans_b, float alpha,

@@ -1,10 +1,15 @@
 /*
  * cuda_elementwise.cu — element-wise ops: activations, GEGLU, add / multiply with repetition
- * over leading dimensions, scaled add, affine scale, and a per-image vector added at every
- * position (the UNet's time embedding into a resnet; also a conv's bias).
+ * over leading dimensions, scaled add, affine scale, division by a scalar, clamp, the VAE's
+ * Gaussian sample, a per-image vector added at every position (the UNet's time embedding into
+ * a resnet; also a conv's bias), and conversion between float types.
  *
  * One thread per output element, grid-stride; each element is computed on its own, so in-place
- * use (y == x) is safe and the bits do not depend on the launch shape.
+ * use (y == x) is safe and the bits do not depend on the launch shape. Kernels take the
+ * element type from the tensors (dispatch_float_type), so the scheduler's F32 latents run on a
+ * backend computing in F16 or BF16 too. The build's --fmad=false keeps every product rounded
+ * on its own and `/` is IEEE division (no fast-math), so on F32 tensors add_scaled, scale,
+ * div_scalar and clamp give the cpu backend's bits.
  */
 #include "backend/cuda/cuda_device.cuh"
 
@@ -63,11 +68,43 @@ __global__ void add_scaled_kernel(float alpha, const T *x, float beta, const T *
         y[i] = from_float<T>(alpha * to_float(x[i]) + beta * to_float(z[i]));
 }
 
+/* The element-wise ops of x and two scalars a, b (one op per launch). */
+enum scalar_op {
+    SCALAR_AFFINE, /* a · x + b */
+    SCALAR_DIV,    /* x / a */
+    SCALAR_CLAMP,  /* x within [a, b]; comparisons with NaN are false, so NaN stays NaN (fminf
+                    * and fmaxf would drop it) */
+};
+
+__device__ __forceinline__ float scalar_apply(scalar_op op, float v, float a, float b)
+{
+    switch (op) {
+    case SCALAR_AFFINE:
+        return a * v + b;
+    case SCALAR_DIV:
+        return v / a;
+    default:
+        return v < a ? a : v > b ? b : v;
+    }
+}
+
 template <typename T>
-__global__ void scale_kernel(const T *x, float alpha, float beta, T *y, int64_t n)
+__global__ void scalar_kernel(scalar_op op, const T *x, float a, float b, T *y, int64_t n)
 {
     for (int64_t i = global_thread(); i < n; i += global_stride())
-        y[i] = from_float<T>(alpha * to_float(x[i]) + beta);
+        y[i] = from_float<T>(scalar_apply(op, to_float(x[i]), a, b));
+}
+
+/* CUDA's accurate expf (2 ulp at most), not __expf. */
+template <typename T>
+__global__ void gaussian_sample_kernel(const T *mean, const T *logvar, const T *noise, T *y,
+                                       int64_t n)
+{
+    for (int64_t i = global_thread(); i < n; i += global_stride()) {
+        float sd = expf(0.5f * to_float(logvar[i]));
+        float scaled = sd * to_float(noise[i]);
+        y[i] = from_float<T>(to_float(mean[i]) + scaled);
+    }
 }
 
 /* y[n, p, c] = x[n, p, c] + e[n, c] over `per_image` = positions * C elements per image. */
@@ -136,17 +173,58 @@ extern "C" sdxl_status cuda_add_scaled(backend *b, float alpha, const tensor *x,
     return cuda_check_launch("add_scaled kernel", err);
 }
 
-extern "C" sdxl_status cuda_scale(backend *b, const tensor *x, float alpha, float beta, tensor *y,
-                                  sdxl_error *err)
+static sdxl_status launch_scalar(backend *b, scalar_op op, const tensor *x, float a, float c,
+                                 tensor *y, const char *what, sdxl_error *err)
 {
     int64_t n = tensor_numel(x);
     cudaStream_t s = cuda_of(b)->stream;
     dispatch_float_type(x->type, [&](auto tag) {
         using T = decltype(tag);
-        scale_kernel<T>
-            <<<grid_for(n), BLOCK, 0, s>>>((const T *)x->data, alpha, beta, (T *)y->data, n);
+        scalar_kernel<T>
+            <<<grid_for(n), BLOCK, 0, s>>>(op, (const T *)x->data, a, c, (T *)y->data, n);
     });
-    return cuda_check_launch("scale kernel", err);
+    return cuda_check_launch(what, err);
+}
+
+extern "C" sdxl_status cuda_scale(backend *b, const tensor *x, float alpha, float beta, tensor *y,
+                                  sdxl_error *err)
+{
+    return launch_scalar(b, SCALAR_AFFINE, x, alpha, beta, y, "scale kernel", err);
+}
+
+extern "C" sdxl_status cuda_div_scalar(backend *b, const tensor *x, float divisor, tensor *y,
+                                       sdxl_error *err)
+{
+    return launch_scalar(b, SCALAR_DIV, x, divisor, 0.0f, y, "div_scalar kernel", err);
+}
+
+extern "C" sdxl_status cuda_clamp(backend *b, const tensor *x, float lo, float hi, tensor *y,
+                                  sdxl_error *err)
+{
+    return launch_scalar(b, SCALAR_CLAMP, x, lo, hi, y, "clamp kernel", err);
+}
+
+extern "C" sdxl_status cuda_gaussian_sample(backend *b, const tensor *mean, const tensor *logvar,
+                                            const tensor *noise, tensor *y, sdxl_error *err)
+{
+    int64_t n = tensor_numel(mean);
+    cudaStream_t s = cuda_of(b)->stream;
+    dispatch_float_type(mean->type, [&](auto tag) {
+        using T = decltype(tag);
+        gaussian_sample_kernel<T><<<grid_for(n), BLOCK, 0, s>>>(
+            (const T *)mean->data, (const T *)logvar->data, (const T *)noise->data, (T *)y->data,
+            n);
+    });
+    return cuda_check_launch("gaussian_sample kernel", err);
+}
+
+/* x may be another backend's (the VAE's, on this stream): cuda_convert reads it in order. */
+extern "C" sdxl_status cuda_convert_tensor(backend *b, const tensor *x, tensor *y,
+                                           sdxl_error *err)
+{
+    if (x->type == y->type)
+        return cuda_copy(b, x, y, err);
+    return cuda_convert(cuda_of(b), x->type, x->data, y->type, y->data, tensor_numel(x), err);
 }
 
 extern "C" sdxl_status cuda_add_channels(backend *b, const tensor *x, const tensor *e, tensor *y,

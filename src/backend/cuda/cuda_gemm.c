@@ -7,6 +7,12 @@
  * cuBLAS's A and our A as its B, with cuBLAS's m = N and n = M. The bias epilogue adds a
  * vector along cuBLAS's rows — our columns N — which is a linear layer's bias.
  *
+ * Two fusions save launches (inside a CUDA graph each kernel still costs microseconds, and the
+ * UNet's products at 512² are small): linear_add is D = A·Bᵀ + 1·C + bias with C = D, the
+ * residual added in the epilogue; linear_groups runs G weights on one input as one strided
+ * batch (A's batch stride 0, the stacked weights N·K apart, the outputs rows·N apart, the
+ * biases N apart), G times the tiles of one product per launch.
+ *
  * Activations are not fused: cuBLASLt's GELU epilogue is the tanh approximation and the models
  * use the exact GELU, so linear applies its activation as a separate in-place kernel.
  *
@@ -35,7 +41,7 @@ typedef struct gemm_key {
     int32_t trans_b, bias, ab_type, c_type;
     int32_t align_a, align_b, align_c, pad_;
     int64_t m, n, k, lda, ldb, ldc;
-    int64_t batch, stride_a, stride_b, stride_c;
+    int64_t batch, stride_a, stride_b, stride_c, stride_bias;
 } gemm_key;
 
 typedef struct gemm_plan {
@@ -163,26 +169,29 @@ static sdxl_status set_bias(const gemm_plan *p, const cuda_gemm_args *g, sdxl_er
                            "matmul bias", err);
 }
 
+/* D = alpha · product + beta · C (+ bias), C being g's output and D `d` (g's output, or
+ * scratch while timing a product that reads C). */
 static cublasStatus_t run_algo(cuda_backend *cb, const gemm_plan *p, const cuda_gemm_args *g,
-                               const cublasLtMatmulAlgo_t *algo)
+                               const cublasLtMatmulAlgo_t *algo, void *d)
 {
-    float beta = 0.0f;
-    return cublasLtMatmul(cb->lt, p->desc, &g->alpha, g->b, p->la, g->a, p->lb, &beta, g->c,
-                          p->lc, g->c, p->lc, algo, cb->gemm_workspace, CUDA_GEMM_WORKSPACE,
+    return cublasLtMatmul(cb->lt, p->desc, &g->alpha, g->b, p->la, g->a, p->lb, &g->beta, g->c,
+                          p->lc, d, p->lc, algo, cb->gemm_workspace, CUDA_GEMM_WORKSPACE,
                           cb->stream);
 }
 
-/* Milliseconds for GEMM_TIMED_RUNS runs of algo on g's operands (after one untimed run), or
- * a negative number when the candidate fails to run. The output is g's own: every run
- * overwrites it, and the product that follows writes it once more. */
+/* Milliseconds for GEMM_TIMED_RUNS runs of algo on g's operands (after one untimed run) into
+ * d, or a negative number when the candidate fails to run. d is g's own output when the
+ * product does not read it (beta 0): every run overwrites it, and the product that follows
+ * writes it once more. */
 static float time_algo(cuda_backend *cb, const gemm_plan *p, const cuda_gemm_args *g,
-                       const cublasLtMatmulAlgo_t *algo, cudaEvent_t start, cudaEvent_t stop)
+                       const cublasLtMatmulAlgo_t *algo, void *d, cudaEvent_t start,
+                       cudaEvent_t stop)
 {
-    if (run_algo(cb, p, g, algo) != CUBLAS_STATUS_SUCCESS)
+    if (run_algo(cb, p, g, algo, d) != CUBLAS_STATUS_SUCCESS)
         return -1.0f;
     cudaEventRecord(start, cb->stream);
     for (int i = 0; i < GEMM_TIMED_RUNS; i++)
-        if (run_algo(cb, p, g, algo) != CUBLAS_STATUS_SUCCESS)
+        if (run_algo(cb, p, g, algo, d) != CUBLAS_STATUS_SUCCESS)
             return -1.0f;
     cudaEventRecord(stop, cb->stream);
     float ms = -1.0f;
@@ -191,10 +200,53 @@ static float time_algo(cuda_backend *cb, const gemm_plan *p, const cuda_gemm_arg
     return ms;
 }
 
-/* Sets p->algo: the heuristic's first answer, or a clearly faster candidate (file comment). */
+/* Where the candidates of g write while they are timed: g's output, unless the product reads
+ * it (beta != 0: a residual, which repeated runs would add again and again), then scratch of
+ * the output's size. */
+static sdxl_status timing_output(cuda_backend *cb, const cuda_gemm_args *g, void **d,
+                                 sdxl_error *err)
+{
+    *d = g->c;
+    if (g->beta == 0.0f)
+        return SDXL_OK;
+    size_t elements = (size_t)((g->batch - 1) * g->stride_c + g->m * g->ldc);
+    SDXL_TRY(cuda_buffer_reserve(cb, &cb->scratch, elements * dtype_size(g->c_type),
+                                 "timing a residual product", err));
+    *d = cb->scratch.data;
+    return SDXL_OK;
+}
+
+/* An algorithm already chosen for a plan that differs from p only in the output's batch
+ * stride (linear_groups's outputs are rows·N apart for one image, B·rows·N for an image of a
+ * batch of B): kept, so that an image gets the same kernel, and the same bits, in any batch.
+ * Checked against p's layouts before it is taken. */
+static bool reuse_algo(cuda_backend *cb, gemm_plan *p)
+{
+    for (size_t i = 0; i < cb->gemm_plans.count; i++) {
+        const gemm_plan *q = cb->gemm_plans.plans[i];
+        gemm_key other = q->key;
+        other.stride_c = p->key.stride_c;
+        if (q->key.stride_c == p->key.stride_c || memcmp(&other, &p->key, sizeof(other)) != 0)
+            continue;
+        cublasLtMatmulHeuristicResult_t check;
+        memset(&check, 0, sizeof(check));
+        if (cublasLtMatmulAlgoCheck(cb->lt, p->desc, p->la, p->lb, p->lc, p->lc, &q->algo,
+                                    &check) != CUBLAS_STATUS_SUCCESS ||
+            check.state != CUBLAS_STATUS_SUCCESS)
+            return false;
+        p->algo = q->algo;
+        return true;
+    }
+    return false;
+}
+
+/* Sets p->algo: the algorithm of a plan differing only in the output's batch stride, else the
+ * heuristic's first answer or a clearly faster candidate (file comment). */
 static sdxl_status choose_algo(cuda_backend *cb, gemm_plan *p, const cuda_gemm_args *g,
                                sdxl_error *err)
 {
+    if (reuse_algo(cb, p))
+        return SDXL_OK;
     cublasLtMatmulHeuristicResult_t results[GEMM_CANDIDATES];
     memset(results, 0, sizeof(results));
     int found = 0;
@@ -203,6 +255,8 @@ static sdxl_status choose_algo(cuda_backend *cb, gemm_plan *p, const cuda_gemm_a
     if (found < 2 || cb->base.recording)
         return SDXL_OK;
     SDXL_TRY(set_bias(p, g, err));
+    void *d = NULL;
+    SDXL_TRY(timing_output(cb, g, &d, err));
     cudaEvent_t start = NULL, stop = NULL;
     SDXL_TRY(cuda_check(cudaEventCreate(&start), "timing event", err));
     sdxl_status st = cuda_check(cudaEventCreate(&stop), "timing event", err);
@@ -210,7 +264,7 @@ static sdxl_status choose_algo(cuda_backend *cb, gemm_plan *p, const cuda_gemm_a
     for (int i = 0; i < found && st == SDXL_OK; i++) {
         if (results[i].state != CUBLAS_STATUS_SUCCESS)
             continue;
-        float ms = time_algo(cb, p, g, &results[i].algo, start, stop);
+        float ms = time_algo(cb, p, g, &results[i].algo, d, start, stop);
         if (ms < 0.0f)
             continue;
         if (best < 0.0f || ms < best * GEMM_CLEARLY_FASTER) {
@@ -247,6 +301,13 @@ static sdxl_status gemm_plan_build(cuda_backend *cb, const gemm_key *key,
             cuda_check_blas(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
                                                            &epilogue, sizeof(epilogue)),
                             "matmul bias epilogue", err));
+    }
+    if (key->bias && key->batch > 1) {
+        int64_t stride = key->stride_bias; /* the attribute is an int64_t */
+        SDXL_TRY(cuda_check_blas(
+            cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &stride,
+                                           sizeof(stride)),
+            "matmul bias batch stride", err));
     }
     dtype ab = (dtype)key->ab_type, c = (dtype)key->c_type;
     /* Our B [K, N] row-major is column-major [N, K]; transposed [N, K] is column-major [K, N]. */
@@ -308,14 +369,22 @@ sdxl_status cuda_gemm(cuda_backend *cb, const cuda_gemm_args *g, sdxl_error *err
     key.stride_a = batched ? g->stride_a : 0;
     key.stride_b = batched ? g->stride_b : 0;
     key.stride_c = batched ? g->stride_c : 0;
+    key.stride_bias = batched && g->bias ? g->stride_bias : 0;
     gemm_plan *p = NULL;
     SDXL_TRY(gemm_plan_get(cb, &key, g, &p, err));
     SDXL_TRY(set_bias(p, g, err));
-    return cuda_check_blas(run_algo(cb, p, g, &p->algo), "matrix product", err);
+    return cuda_check_blas(run_algo(cb, p, g, &p->algo, g->c),
+                           g->beta != 0.0f ? "matrix product added into its output"
+                                           : "matrix product",
+                           err);
 }
 
-sdxl_status cuda_linear_rows(cuda_backend *cb, const tensor *x, const void *w, int64_t n,
-                             const tensor *bias, backend_act act, tensor *y, sdxl_error *err)
+/* y[g, ..., N] = x[..., K] · w_gᵀ + bias_g + beta · y[g, ...] for the `groups` weights [N, K]
+ * stacked in w, image by image (a 1-D x is one row of one image): one product per image, a
+ * batch of the groups. */
+static sdxl_status linear_images(cuda_backend *cb, const tensor *x, const void *w, int64_t n,
+                                 int groups, const tensor *bias, float beta, tensor *y,
+                                 sdxl_error *err)
 {
     int64_t k = tensor_last_dim(x);
     int64_t images = x->ndim >= 2 ? x->shape[0] : 1;
@@ -331,10 +400,15 @@ sdxl_status cuda_linear_rows(cuda_backend *cb, const tensor *x, const void *w, i
             .lda = k,
             .ldb = k,
             .ldc = n,
-            .batch = 1,
+            .batch = groups,
+            .stride_a = 0,
+            .stride_b = n * k,
+            .stride_c = images * rows * n,
+            .stride_bias = n,
             .ab_type = x->type,
             .c_type = y->type,
             .alpha = 1.0f,
+            .beta = beta,
             .a = (const unsigned char *)x->data + (size_t)i * x_image,
             .b = w,
             .bias = bias ? bias->data : NULL,
@@ -342,6 +416,13 @@ sdxl_status cuda_linear_rows(cuda_backend *cb, const tensor *x, const void *w, i
         };
         SDXL_TRY(cuda_gemm(cb, &g, err));
     }
+    return SDXL_OK;
+}
+
+sdxl_status cuda_linear_rows(cuda_backend *cb, const tensor *x, const void *w, int64_t n,
+                             const tensor *bias, backend_act act, tensor *y, sdxl_error *err)
+{
+    SDXL_TRY(linear_images(cb, x, w, n, 1, bias, 0.0f, y, err));
     if (act == BACKEND_ACT_NONE)
         return SDXL_OK;
     return cuda_unary(&cb->base, (backend_unary_op)act, y, y, err);
@@ -351,6 +432,19 @@ sdxl_status cuda_linear(backend *b, const tensor *x, const tensor *w, const tens
                         backend_act act, tensor *y, sdxl_error *err)
 {
     return cuda_linear_rows(cuda_of(b), x, w->data, w->shape[0], bias, act, y, err);
+}
+
+sdxl_status cuda_linear_add(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                            tensor *y, sdxl_error *err)
+{
+    return linear_images(cuda_of(b), x, w->data, w->shape[0], 1, bias, 1.0f, y, err);
+}
+
+sdxl_status cuda_linear_groups(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                               int groups, tensor *y, sdxl_error *err)
+{
+    return linear_images(cuda_of(b), x, w->data, w->shape[0] / groups, groups, bias, 0.0f, y,
+                         err);
 }
 
 sdxl_status cuda_matmul(backend *b, const tensor *a, const tensor *bm, bool trans_b, float alpha,

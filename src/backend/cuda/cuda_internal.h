@@ -8,8 +8,9 @@
  * fp64), and T only rounds what an op writes.
  *
  * Who does what:
- *   cuda_gemm.c        matrix products through cuBLASLt (linear, matmul; 1x1 convolutions;
- *                      the two products of the tiled attention path)
+ *   cuda_gemm.c        matrix products through cuBLASLt (linear, also added into a residual
+ *                      and grouped; matmul; 1x1 convolutions; the two products of the tiled
+ *                      attention path)
  *   cuda_conv.c        other convolutions through cuDNN's graph (backend) API, NHWC
  *   cuda_attention.c   attention: cuda_flash.cu's kernel for F16/BF16 heads of 64 or 128,
  *                      otherwise (the VAE's one head of 512, F32) blocks of query rows through
@@ -122,16 +123,18 @@ void cuda_graph_free(backend *b, backend_graph *g);
 
 /* ---- matrix products (cuda_gemm.c) ------------------------------------------------------- */
 
-/* C[M, N] = alpha · A[M, K] · op(B) (+ bias[N]), row-major with leading dimensions in
- * elements; op(B) = B [K, N], or Bᵀ with B [N, K] when trans_b. Repeated `batch` times with
- * element strides between consecutive A, B and C. A and B are of ab_type, C and the bias of
- * c_type (F32 scores from F16/BF16 operands are allowed). fp32 accumulation, never TF32. */
+/* C[M, N] = alpha · A[M, K] · op(B) + beta · C (+ bias[N]), row-major with leading dimensions
+ * in elements; op(B) = B [K, N], or Bᵀ with B [N, K] when trans_b. Repeated `batch` times with
+ * element strides between consecutive A, B, C and bias (a stride may be 0: the same A for
+ * every entry). A and B are of ab_type, C and the bias of c_type (F32 scores from F16/BF16
+ * operands are allowed). fp32 accumulation, never TF32. beta 0 (the default of an
+ * initialiser that leaves it out) never reads C; beta 1 adds the product to C in place. */
 typedef struct cuda_gemm_args {
     bool trans_b;
     int64_t m, n, k, lda, ldb, ldc;
-    int64_t batch, stride_a, stride_b, stride_c;
+    int64_t batch, stride_a, stride_b, stride_c, stride_bias;
     dtype ab_type, c_type;
-    float alpha;
+    float alpha, beta;
     const void *a, *b, *bias;
     void *c;
 } cuda_gemm_args;
@@ -146,6 +149,10 @@ sdxl_status cuda_linear_rows(cuda_backend *cb, const tensor *x, const void *w, i
 
 sdxl_status cuda_linear(backend *b, const tensor *x, const tensor *w, const tensor *bias,
                         backend_act act, tensor *y, sdxl_error *err);
+sdxl_status cuda_linear_add(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                            tensor *y, sdxl_error *err);
+sdxl_status cuda_linear_groups(backend *b, const tensor *x, const tensor *w, const tensor *bias,
+                               int groups, tensor *y, sdxl_error *err);
 sdxl_status cuda_matmul(backend *b, const tensor *a, const tensor *bm, bool trans_b, float alpha,
                         tensor *c, sdxl_error *err);
 
@@ -198,6 +205,14 @@ sdxl_status cuda_add_scaled(backend *b, float alpha, const tensor *x, float beta
                             tensor *y, sdxl_error *err);
 sdxl_status cuda_scale(backend *b, const tensor *x, float alpha, float beta, tensor *y,
                        sdxl_error *err);
+sdxl_status cuda_div_scalar(backend *b, const tensor *x, float divisor, tensor *y,
+                            sdxl_error *err);
+sdxl_status cuda_clamp(backend *b, const tensor *x, float lo, float hi, tensor *y,
+                       sdxl_error *err);
+sdxl_status cuda_gaussian_sample(backend *b, const tensor *mean, const tensor *logvar,
+                                 const tensor *noise, tensor *y, sdxl_error *err);
+/* The op table's convert (cuda_convert above does the work). */
+sdxl_status cuda_convert_tensor(backend *b, const tensor *x, tensor *y, sdxl_error *err);
 sdxl_status cuda_add_channels(backend *b, const tensor *x, const tensor *e, tensor *y,
                               sdxl_error *err);
 

@@ -130,7 +130,7 @@ void sdxl_session_close(sdxl_session *session)
 {
     if (!session)
         return;
-    graph_cache_clear(&session->graphs, session->model->be);
+    graph_cache_clear(&session->graphs);
     backend_buffer_free(session->model->be, session->buffer);
     scheduler_free(&session->sched);
     free(session);

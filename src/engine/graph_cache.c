@@ -26,9 +26,10 @@ static graph_entry *entry_for(graph_cache *c, backend *be, graph_call_fn call,
             for (int i = 1; i < c->count; i++)
                 if (c->entries[i].last_used < e->last_used)
                     e = &c->entries[i];
-            backend_graph_free(be, e->graph);
+            backend_graph_free(e->be, e->graph);
         }
         memset(e, 0, sizeof *e);
+        e->be = be;
         e->call = call;
         e->free_from = free_from;
         memcpy(e->key, key, key_len);
@@ -86,9 +87,9 @@ int graph_cache_recorded(const graph_cache *c)
     return n;
 }
 
-void graph_cache_clear(graph_cache *c, backend *be)
+void graph_cache_clear(graph_cache *c)
 {
     for (int i = 0; i < c->count; i++)
-        backend_graph_free(be, c->entries[i].graph);
+        backend_graph_free(c->entries[i].be, c->entries[i].graph);
     memset(c, 0, sizeof *c);
 }

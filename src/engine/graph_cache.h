@@ -40,6 +40,7 @@ typedef struct graph_entry {
     arena_mark free_from; /* the arena's mark at the call */
     unsigned char key[GRAPH_KEY_MAX];
     size_t key_len;
+    backend *be;          /* the backend the call runs on (and its graph belongs to) */
     backend_graph *graph; /* NULL until recorded */
     bool unrecordable;    /* a recording failed: run directly */
     uint64_t last_used;
@@ -62,7 +63,7 @@ sdxl_status graph_cache_run(graph_cache *c, backend *be, const arena *a, graph_c
 /* Recordings in the cache (for tests). */
 int graph_cache_recorded(const graph_cache *c);
 
-/* Frees every recording (be: the backend they were made on); c is empty afterwards. */
-void graph_cache_clear(graph_cache *c, backend *be);
+/* Frees every recording (each on the backend it was made on); c is empty afterwards. */
+void graph_cache_clear(graph_cache *c);
 
 #endif /* SDXL_ENGINE_GRAPH_CACHE_H */

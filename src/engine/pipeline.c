@@ -2,9 +2,22 @@
  * pipeline.c — one img2img or txt2img request, stage by stage (see pipeline.h; the arena's
  * contents per stage are in pipeline_layout.h).
  *
+ * Everything stays on the backend from the first stage to the last: the latents (F32, as
+ * diffusers' scheduler keeps them), the VAE's sample, guidance and every scheduler step are
+ * backend ops, and the VAE's tensors pass to the UNet's backend and back by backend_convert.
+ * The host copies of a request are three: the preprocessed picture up, the decoded pictures
+ * down, and ONE upload of the run's other inputs, made before the first stage: the time ids,
+ * the timesteps, and every random number the run draws. The numbers are drawn on the host
+ * because torch's CPU generator is sequential (each image's mt19937 stream gives, in order, ε
+ * for the VAE sample and add_noise's noise, or the initial noise, then one noise per step that
+ * draws), exactly the draws diffusers makes; each [C, h, w] draw is transposed to the
+ * backend's [h, w, C] on the way. on_latents, when set, reads the latents back (a debugging
+ * aid).
+ *
  * Images of a batch are VAE-encoded once (they share the input picture) and decoded one at a
  * time: a batch row's bits do not depend on the batch (backend.h), and the decoder's
- * activations are the largest of the whole pipeline.
+ * activations are the largest of the whole pipeline. On a GPU the ops run asynchronously:
+ * each stage waits for its work at its end, so that the stage times are the stages'.
  */
 #include "engine/pipeline.h"
 
@@ -15,6 +28,8 @@
 #include "engine/image_processor.h"
 #include "engine/pipeline_layout.h"
 #include "engine/rng.h"
+#include "engine/scheduler_apply.h"
+#include "engine/vae_graph.h"
 
 /* ---- host-side helpers ------------------------------------------------------------------ */
 
@@ -52,12 +67,15 @@ typedef struct run {
     int batch, rows;
     size_t begin;           /* first timestep index */
     int total_steps;
+    int64_t draws;          /* random draws per image: rows of inputs' draws used */
+    int64_t next_draw;      /* the row of draws the next consumer takes */
+    input_layout layout;
+    run_tensors t;
     rng_generator *gens;    /* [batch]: image i's generator, seeded seed + i */
-    float *latents;         /* [batch, C, h, w] */
-    float *rows_nhwc;       /* [rows, h, w, C] the UNet's input, then its output; also the
-                               staging area of one image's latents and of the time ids */
-    float *a_buf, *b_buf;   /* [C, h, w] each: per-image scratch */
-    float *pixels;          /* [max(H·W·3)] the preprocessed or decoded image */
+    float *inputs;          /* [layout.draws + draws · B·n] the upload, as layout says */
+    float *draw;            /* [C, h, w] one draw before its transpose */
+    float *shown;           /* [2 · B·n] on_latents: as read, then as NCHW; NULL without it */
+    float *pixels;          /* [H·W·3] the preprocessed or decoded image */
     text_tensors text;
 } run;
 
@@ -72,23 +90,42 @@ static sdxl_status report(const run *r, sdxl_stage stage, int step, sdxl_error *
     return SDXL_OK;
 }
 
-static float *latents_of(const run *r, int index)
+/* A stage's time: until its queued work is done (the VAE's backend shares the queue). */
+static sdxl_status stage_time(const run *r, double t0, double *ms, sdxl_error *err)
 {
-    return r->latents + (size_t)index * r->n;
-}
-
-/* One image's latents [C, h, w] into t [1, h, w, C] on the VAE's backend, and back. */
-static sdxl_status write_nchw(const run *r, const float *src, tensor *t, sdxl_error *err)
-{
-    nchw_to_nhwc(src, r->rows_nhwc, r->channels, r->hw);
-    return backend_tensor_write(r->m->vae_be, t, DTYPE_F32, r->rows_nhwc, r->n, err);
-}
-
-static sdxl_status read_nchw(const run *r, const tensor *t, float *dst, sdxl_error *err)
-{
-    SDXL_TRY(backend_tensor_read(r->m->vae_be, t, DTYPE_F32, r->rows_nhwc, r->n, err));
-    nhwc_to_nchw(r->rows_nhwc, dst, r->channels, r->hw);
+    SDXL_TRY(backend_synchronize(r->m->be, err));
+    *ms = now_ms() - t0;
     return SDXL_OK;
+}
+
+/* Row k of the draws: every image's k-th draw, [B, h, w, C]. */
+static sdxl_status draw_row(const run *r, int64_t k, tensor *view, sdxl_error *err)
+{
+    return pipeline_input_view(&r->t, r->layout.draws + k * r->layout.draw_size, 4,
+                               r->t.latents.shape, view, err);
+}
+
+/* The time ids, the timesteps and every draw of every image into r->inputs, then one write. */
+static sdxl_status upload_inputs(run *r, sdxl_error *err)
+{
+    const pipeline_shape *sh = &r->req->shape;
+    const input_layout *l = &r->layout;
+    /* The negative rows' time ids are the same (negative_original_size = original_size). */
+    float ids[PIPELINE_TIME_IDS] = {(float)sh->height, (float)sh->width, 0.0f, 0.0f,
+                                    (float)sh->height, (float)sh->width};
+    for (int row = 0; row < r->rows; row++)
+        memcpy(r->inputs + l->time_ids + (size_t)row * PIPELINE_TIME_IDS, ids, sizeof ids);
+    memcpy(r->inputs + l->timesteps, r->s->sched.timesteps, r->s->sched.count * sizeof(float));
+    for (int i = 0; i < r->batch; i++)
+        for (int64_t k = 0; k < r->draws; k++) {
+            rng_randn_f32(&r->gens[i], r->draw, r->n);
+            nchw_to_nhwc(r->draw, r->inputs + l->draws + k * l->draw_size + (size_t)i * r->n,
+                         r->channels, r->hw);
+        }
+    size_t used = (size_t)(l->draws + r->draws * l->draw_size);
+    tensor part;
+    SDXL_TRY(tensor_view_outer(&part, &r->t.inputs, 0, (int64_t)used, err));
+    return backend_tensor_write(r->m->be, &part, DTYPE_F32, r->inputs, used, err);
 }
 
 /* ---- stages ------------------------------------------------------------------------------ */
@@ -97,22 +134,18 @@ static sdxl_status stage_text(run *r, sdxl_error *err)
 {
     SDXL_TRY(report(r, SDXL_STAGE_TEXT, 0, err));
     double t0 = now_ms();
-    const pipeline_shape *sh = &r->req->shape;
-    SDXL_TRY(pipeline_text_alloc(r->m, &r->s->graphs, r->a, sh, r->req->prompt,
+    const sdxl_model *m = r->m;
+    SDXL_TRY(pipeline_text_alloc(m, &r->s->graphs, r->a, &r->req->shape, r->req->prompt,
                                  r->req->negative_prompt, &r->text, err));
-    /* The negative rows' time ids are the same (negative_original_size = original_size). */
-    float ids[PIPELINE_TIME_IDS] = {(float)sh->height, (float)sh->width, 0.0f, 0.0f,
-                                    (float)sh->height, (float)sh->width};
-    for (int row = 0; row < r->rows; row++)
-        memcpy(r->rows_nhwc + (size_t)row * PIPELINE_TIME_IDS, ids, sizeof ids);
-    SDXL_TRY(backend_tensor_write(r->m->be, &r->text.time_ids, DTYPE_F32, r->rows_nhwc,
-                             (size_t)r->rows * PIPELINE_TIME_IDS, err));
-    r->out->timings.text_ms = now_ms() - t0;
-    return SDXL_OK;
+    tensor ids;
+    SDXL_TRY(pipeline_input_view(&r->t, r->layout.time_ids, 2, r->text.time_ids.shape, &ids,
+                                 err));
+    SDXL_TRY(backend_copy(m->be, &ids, &r->text.time_ids, err));
+    return stage_time(r, t0, &r->out->timings.text_ms, err);
 }
 
 /* img2img: image latents (mean + std · ε) × scaling factor, then add_noise at the first
- * timestep. Each image draws ε then its noise from its own generator. */
+ * timestep. The VAE's mean and log-variance join the latents in F32 on the UNet's backend. */
 static sdxl_status stage_encode(run *r, sdxl_error *err)
 {
     SDXL_TRY(report(r, SDXL_STAGE_VAE_ENCODE, 0, err));
@@ -127,78 +160,86 @@ static sdxl_status stage_encode(run *r, sdxl_error *err)
     SDXL_TRY(image_processor_preprocess(&picture, sh->width, sh->height, r->pixels, err));
     SDXL_TRY(backend_tensor_write(m->vae_be, &e.image, DTYPE_F32, r->pixels,
                              (size_t)sh->width * sh->height * 3, err));
-    SDXL_TRY(vae_encode(m->vae, m->vae_be, r->a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
-    float scaling = m->limits.scaling_factor;
+    SDXL_TRY(vae_graph_encode(&r->s->graphs, m->vae, m->vae_be, r->a, &m->tiling, &e.image,
+                              &e.mean, &e.logvar, err));
+    SDXL_TRY(backend_convert(m->be, &e.mean, &e.mean32, err));
+    SDXL_TRY(backend_convert(m->be, &e.logvar, &e.logvar32, err));
+    tensor eps, noise, *x = &r->t.latents;
+    SDXL_TRY(draw_row(r, r->next_draw++, &eps, err));
+    SDXL_TRY(draw_row(r, r->next_draw++, &noise, err));
     for (int i = 0; i < r->batch; i++) {
-        float *x = latents_of(r, i);
-        rng_randn_f32(&r->gens[i], r->a_buf, r->n);
-        SDXL_TRY(write_nchw(r, r->a_buf, &e.noise, err));
-        SDXL_TRY(vae_sample(m->vae_be, &e.mean, &e.logvar, &e.noise, &e.sample, err));
-        SDXL_TRY(read_nchw(r, &e.sample, x, err));
-        for (size_t j = 0; j < r->n; j++)
-            x[j] = scaling * x[j];
-        rng_randn_f32(&r->gens[i], r->a_buf, r->n);
-        scheduler_add_noise(&r->s->sched, r->begin, x, r->a_buf, x, r->n);
+        tensor eps_i, x_i;
+        SDXL_TRY(tensor_view_outer(&eps_i, &eps, i, 1, err));
+        SDXL_TRY(tensor_view_outer(&x_i, x, i, 1, err));
+        SDXL_TRY(vae_sample(m->be, &e.mean32, &e.logvar32, &eps_i, &x_i, err));
     }
+    SDXL_TRY(backend_scale(m->be, x, m->limits.scaling_factor, -0.0f, x, err));
+    SDXL_TRY(scheduler_apply_add_noise(m->be, &r->s->sched, r->begin, x, &noise, x, err));
+    SDXL_TRY(stage_time(r, t0, &r->out->timings.vae_encode_ms, err));
     arena_reset_to(r->a, mark);
-    r->out->timings.vae_encode_ms = now_ms() - t0;
     return SDXL_OK;
 }
 
 /* txt2img: randn · init_noise_sigma. */
-static void initial_noise(run *r)
+static sdxl_status initial_noise(run *r, sdxl_error *err)
 {
-    for (int i = 0; i < r->batch; i++) {
-        float *x = latents_of(r, i);
-        rng_randn_f32(&r->gens[i], x, r->n);
-        scheduler_scale_initial_noise(&r->s->sched, x, x, r->n);
-    }
+    tensor noise;
+    SDXL_TRY(draw_row(r, r->next_draw++, &noise, err));
+    return scheduler_apply_initial_noise(r->m->be, &r->s->sched, &noise, &r->t.latents, err);
 }
 
-/* One timestep: the UNet on every row, guidance, and each image's scheduler step. */
+/* One timestep: the UNet on every row, guidance, and the scheduler step of every image. */
 static sdxl_status denoise_step(run *r, denoise_tensors *d, size_t index, sdxl_error *err)
 {
     const sdxl_model *m = r->m;
+    backend *be = m->be;
+    tensor *x = &r->t.latents;
     scheduler_step st;
     scheduler_step_at(&r->s->sched, index, &st);
     /* diffusers scales torch.cat([latents] * 2): the negative rows b and the positive rows
      * batch + b hold the same input. */
-    for (int row = 0; row < r->rows; row++) {
-        scheduler_scale_input(&st, latents_of(r, row % r->batch), r->a_buf, r->n);
-        nchw_to_nhwc(r->a_buf, r->rows_nhwc + (size_t)row * r->n, r->channels, r->hw);
+    SDXL_TRY(scheduler_apply_scale_input(be, &st, x, &d->scaled, err));
+    for (int first = 0; first < r->rows; first += r->batch) {
+        tensor rows;
+        SDXL_TRY(tensor_view_outer(&rows, &d->latents, first, r->batch, err));
+        SDXL_TRY(backend_convert(be, &d->scaled, &rows, err));
     }
-    SDXL_TRY(backend_tensor_write(m->be, &d->latents, DTYPE_F32, r->rows_nhwc,
-                             (size_t)r->rows * r->n, err));
-    SDXL_TRY(backend_tensor_write(m->be, &d->timestep, DTYPE_F32, &st.timestep, 1, err));
-    SDXL_TRY(unet_graph_forward(&r->s->graphs, m->unet, m->be, r->a, &d->latents, &d->timestep,
+    tensor t;
+    SDXL_TRY(pipeline_input_view(&r->t, r->layout.timesteps + (int64_t)index, 1, d->timestep.shape,
+                                 &t, err));
+    SDXL_TRY(backend_copy(be, &t, &d->timestep, err));
+    SDXL_TRY(unet_graph_forward(&r->s->graphs, m->unet, be, r->a, &d->latents, &d->timestep,
                                 &r->text.embeds.embeds, &r->text.embeds.pooled,
                                 &r->text.time_ids, &d->pred, err));
-    SDXL_TRY(backend_tensor_read(m->be, &d->pred, DTYPE_F32, r->rows_nhwc, (size_t)r->rows * r->n,
-                            err));
-    bool cfg = r->req->shape.cfg;
-    float g = r->req->guidance_scale;
-    for (int b = 0; b < r->batch; b++) {
-        float *eps = r->a_buf, *noise = r->b_buf;
-        int text_row = cfg ? r->batch + b : b;
-        nhwc_to_nchw(r->rows_nhwc + (size_t)text_row * r->n, eps, r->channels, r->hw);
-        if (cfg) {
-            float *uncond = noise; /* free until this image's draw below */
-            nhwc_to_nchw(r->rows_nhwc + (size_t)b * r->n, uncond, r->channels, r->hw);
-            /* noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond) */
-            for (size_t j = 0; j < r->n; j++)
-                eps[j] = uncond[j] + g * (eps[j] - uncond[j]);
-        }
-        if (st.draws_noise)
-            rng_randn_f32(&r->gens[b], noise, r->n);
-        scheduler_step_apply(&st, latents_of(r, b), eps, noise, latents_of(r, b), NULL, r->n);
+    SDXL_TRY(backend_convert(be, &d->pred, &d->pred32, err));
+    tensor eps;
+    SDXL_TRY(tensor_view_outer(&eps, &d->pred32, r->rows - r->batch, r->batch, err));
+    if (r->req->shape.cfg) {
+        /* noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond) */
+        tensor uncond;
+        SDXL_TRY(tensor_view_outer(&uncond, &d->pred32, 0, r->batch, err));
+        SDXL_TRY(backend_add_scaled(be, 1.0f, &eps, -1.0f, &uncond, &eps, err));
+        SDXL_TRY(backend_add_scaled(be, 1.0f, &uncond, r->req->guidance_scale, &eps, &eps, err));
     }
-    return SDXL_OK;
+    tensor noise;
+    if (st.draws_noise)
+        SDXL_TRY(draw_row(r, r->next_draw++, &noise, err));
+    return scheduler_apply_step(be, &st, x, &eps, st.draws_noise ? &noise : NULL, x, &d->scaled,
+                                err);
 }
 
-static void show_latents(const run *r, int step)
+/* on_latents sees torch's [B, C, h, w]: the only read of the latents, and only for it. */
+static sdxl_status show_latents(const run *r, int step, sdxl_error *err)
 {
-    if (r->req->on_latents)
-        r->req->on_latents(r->req->on_latents_user, step, r->latents, (size_t)r->batch * r->n);
+    if (!r->req->on_latents)
+        return SDXL_OK;
+    size_t count = (size_t)r->batch * r->n;
+    SDXL_TRY(backend_tensor_read(r->m->be, &r->t.latents, DTYPE_F32, r->shown, count, err));
+    for (int i = 0; i < r->batch; i++)
+        nhwc_to_nchw(r->shown + (size_t)i * r->n, r->shown + count + (size_t)i * r->n,
+                     r->channels, r->hw);
+    r->req->on_latents(r->req->on_latents_user, step, r->shown + count, count);
+    return SDXL_OK;
 }
 
 static sdxl_status stage_denoise(run *r, sdxl_error *err)
@@ -206,34 +247,34 @@ static sdxl_status stage_denoise(run *r, sdxl_error *err)
     double t0 = now_ms();
     denoise_tensors d;
     SDXL_TRY(pipeline_denoise_alloc(r->m, r->a, &r->req->shape, &d, err));
-    show_latents(r, 0);
+    SDXL_TRY(show_latents(r, 0, err));
     for (size_t i = r->begin; i < r->s->sched.count; i++) {
         SDXL_TRY(denoise_step(r, &d, i, err));
         int done = ++r->out->timings.unet_steps;
-        show_latents(r, done);
+        SDXL_TRY(show_latents(r, done, err));
         SDXL_TRY(report(r, SDXL_STAGE_DENOISE, done, err));
     }
-    r->out->timings.unet_ms = now_ms() - t0;
-    return SDXL_OK;
+    return stage_time(r, t0, &r->out->timings.unet_ms, err);
 }
 
-/* Each image alone: latents ÷ scaling factor → decoder → uint8, handed to on_image at once. */
+/* Each image alone: latents ÷ scaling factor → the VAE's type → decoder → uint8, handed to
+ * on_image at once. */
 static sdxl_status stage_decode(run *r, sdxl_error *err)
 {
     SDXL_TRY(report(r, SDXL_STAGE_VAE_DECODE, 0, err));
     double t0 = now_ms();
     const sdxl_model *m = r->m;
     const pipeline_shape *sh = &r->req->shape;
-    arena_reset_to(r->a, 0); /* the text conditioning is no longer needed */
+    arena_reset_to(r->a, r->t.decode_from); /* only the latents are still needed */
     decode_tensors z;
     SDXL_TRY(pipeline_decode_alloc(m, r->a, sh, &z, err));
-    float scaling = m->limits.scaling_factor;
     for (int i = 0; i < r->batch; i++) {
-        const float *x = latents_of(r, i);
-        for (size_t j = 0; j < r->n; j++)
-            r->a_buf[j] = x[j] / scaling;
-        SDXL_TRY(write_nchw(r, r->a_buf, &z.latents, err));
-        SDXL_TRY(vae_decode(m->vae, m->vae_be, r->a, &m->tiling, &z.latents, &z.image, err));
+        tensor x_i;
+        SDXL_TRY(tensor_view_outer(&x_i, &r->t.latents, i, 1, err));
+        SDXL_TRY(backend_div_scalar(m->be, &x_i, m->limits.scaling_factor, &z.scaled, err));
+        SDXL_TRY(backend_convert(m->vae_be, &z.scaled, &z.latents, err));
+        SDXL_TRY(vae_graph_decode(&r->s->graphs, m->vae, m->vae_be, r->a, &m->tiling, &z.latents,
+                                  &z.image, err));
         size_t values = (size_t)sh->width * sh->height * 3;
         SDXL_TRY(backend_tensor_read(m->vae_be, &z.image, DTYPE_F32, r->pixels, values, err));
         image decoded;
@@ -255,7 +296,7 @@ static sdxl_status session_reserve(sdxl_session *s, size_t bytes, sdxl_error *er
     if (s->buffer && bytes <= s->capacity)
         return SDXL_OK;
     backend *be = s->model->be;
-    graph_cache_clear(&s->graphs, be); /* they replay the old block's addresses */
+    graph_cache_clear(&s->graphs); /* they replay the old block's addresses */
     backend_buffer_free(be, s->buffer);
     s->buffer = NULL;
     s->capacity = 0;
@@ -265,22 +306,45 @@ static sdxl_status session_reserve(sdxl_session *s, size_t bytes, sdxl_error *er
     return SDXL_OK;
 }
 
+/* The schedule, and how many random draws each image makes over it. */
+static sdxl_status run_schedule(run *r, sdxl_error *err)
+{
+    const pipeline_request *req = r->req;
+    scheduler *sched = &r->s->sched;
+    SDXL_TRY(scheduler_set_timesteps(sched, req->steps, err));
+    r->begin = req->shape.img2img ? scheduler_img2img_begin(req->steps, req->strength) : 0;
+    if (r->begin >= sched->count)
+        return error_set(err, SDXL_ERR_INTERNAL, "img2img with %d steps at strength %g runs no "
+                         "step (validation should have refused it)", req->steps, req->strength);
+    r->total_steps = (int)(sched->count - r->begin);
+    r->draws = req->shape.img2img ? 2 : 1;
+    for (size_t i = r->begin; i < sched->count; i++) {
+        scheduler_step st;
+        scheduler_step_at(sched, i, &st);
+        r->draws += st.draws_noise;
+    }
+    if (r->draws > r->layout.max_draws || (int64_t)sched->count > r->layout.max_timesteps)
+        return error_set(err, SDXL_ERR_INTERNAL,
+                         "%d steps make %lld draws over %zu timesteps, over the planned %lld and "
+                         "%lld",
+                         req->steps, (long long)r->draws, sched->count,
+                         (long long)r->layout.max_draws, (long long)r->layout.max_timesteps);
+    return SDXL_OK;
+}
+
 static sdxl_status run_alloc(run *r, sdxl_error *err)
 {
     const pipeline_shape *sh = &r->req->shape;
     size_t pixels = (size_t)sh->width * sh->height * 3;
-    size_t rows_floats = (size_t)r->rows * r->n;
-    if (rows_floats < (size_t)r->rows * PIPELINE_TIME_IDS)
-        rows_floats = (size_t)r->rows * PIPELINE_TIME_IDS;
+    size_t inputs = (size_t)(r->layout.draws + r->draws * r->layout.draw_size);
     r->gens = malloc((size_t)r->batch * sizeof *r->gens);
-    r->latents = malloc((size_t)r->batch * r->n * sizeof(float));
-    r->rows_nhwc = malloc(rows_floats * sizeof(float));
-    r->a_buf = malloc(r->n * sizeof(float));
-    r->b_buf = malloc(r->n * sizeof(float));
+    r->inputs = malloc(inputs * sizeof(float));
+    r->draw = malloc(r->n * sizeof(float));
+    r->shown = r->req->on_latents ? malloc(2 * (size_t)r->batch * r->n * sizeof(float)) : NULL;
     r->pixels = malloc(pixels * sizeof(float));
     r->out->images = calloc((size_t)r->batch, sizeof *r->out->images);
     r->out->seeds = malloc((size_t)r->batch * sizeof *r->out->seeds);
-    if (!r->gens || !r->latents || !r->rows_nhwc || !r->a_buf || !r->b_buf || !r->pixels ||
+    if (!r->gens || !r->inputs || !r->draw || (r->req->on_latents && !r->shown) || !r->pixels ||
         !r->out->images || !r->out->seeds)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY,
                          "no host memory for a %dx%d batch of %d", sh->width, sh->height,
@@ -292,34 +356,30 @@ static sdxl_status run_alloc(run *r, sdxl_error *err)
 static void run_free(run *r)
 {
     free(r->gens);
-    free(r->latents);
-    free(r->rows_nhwc);
-    free(r->a_buf);
-    free(r->b_buf);
+    free(r->inputs);
+    free(r->draw);
+    free(r->shown);
     free(r->pixels);
 }
 
 static sdxl_status run_stages(run *r, size_t bytes, sdxl_error *err)
 {
     const pipeline_request *req = r->req;
+    SDXL_TRY(run_schedule(r, err));
     SDXL_TRY(run_alloc(r, err));
     SDXL_TRY(session_reserve(r->s, bytes, err));
-    SDXL_TRY(scheduler_set_timesteps(&r->s->sched, req->steps, err));
-    r->begin = req->shape.img2img ? scheduler_img2img_begin(req->steps, req->strength) : 0;
-    if (r->begin >= r->s->sched.count)
-        return error_set(err, SDXL_ERR_INTERNAL, "img2img with %d steps at strength %g runs no "
-                         "step (validation should have refused it)", req->steps, req->strength);
-    r->total_steps = (int)(r->s->sched.count - r->begin);
     for (int i = 0; i < r->batch; i++) {
         r->out->seeds[i] = req->seed + (uint64_t)i;
         rng_seed(&r->gens[i], r->out->seeds[i]);
     }
     arena_reset_to(r->a, 0);
+    SDXL_TRY(pipeline_run_alloc(r->m, r->a, &req->shape, &r->t, err));
+    SDXL_TRY(upload_inputs(r, err));
     SDXL_TRY(stage_text(r, err));
     if (req->shape.img2img)
         SDXL_TRY(stage_encode(r, err));
     else
-        initial_noise(r);
+        SDXL_TRY(initial_noise(r, err));
     SDXL_TRY(stage_denoise(r, err));
     return stage_decode(r, err);
 }
@@ -341,6 +401,7 @@ sdxl_status pipeline_run(sdxl_session *s, const pipeline_request *req, size_t by
         .hw = (size_t)(sh->height / lim->vae_scale) * (size_t)(sh->width / lim->vae_scale),
         .batch = sh->batch,
         .rows = pipeline_unet_rows(sh),
+        .layout = pipeline_input_layout(s->model, sh),
     };
     r.n = r.channels * r.hw;
     sdxl_status st = run_stages(&r, bytes, err);

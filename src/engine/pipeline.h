@@ -15,11 +15,14 @@
  *             each image's generator (even on the last step)
  *   decode    per image: latents / scaling factor → VAE decoder → uint8 pixels
  *
- * Latents live on the host between UNet calls, in torch's NCHW order (the random draws' order,
- * and the goldens'); the backend gets NHWC copies. The VAE may run on a second backend of
- * another compute type (sdxl_model.vae_be); what it takes and gives goes through the host too.
- * UNet and text-encoder calls go through the session's recorded graphs (graph_cache.h). Activation memory comes from one arena per
- * session, sized by pipeline_plan for the request before anything runs.
+ * Latents live on the UNet's backend from the first stage to the last, in F32 (as diffusers'
+ * scheduler keeps them) and NHWC; the scheduler's formulas, the VAE's sample and guidance are
+ * backend ops. The VAE may run on a second backend of another compute type on the same queue
+ * (sdxl_model.vae_be); tensors pass between the two by backend_convert. A request's host
+ * copies are the picture in, the pictures out, and one upload of the time ids, timesteps and
+ * random numbers (pipeline.c says why). UNet and text-encoder calls go through the session's
+ * recorded graphs (graph_cache.h). Activation memory comes from one arena per session, sized
+ * by pipeline_plan for the request before anything runs.
  */
 #ifndef SDXL_ENGINE_PIPELINE_H
 #define SDXL_ENGINE_PIPELINE_H

@@ -9,6 +9,70 @@ int pipeline_unet_rows(const pipeline_shape *sh)
     return sh->cfg ? 2 * sh->batch : sh->batch;
 }
 
+/* [n, h, w, C]: latents of n images or rows. */
+static void latent_shape(const sdxl_model *m, const pipeline_shape *sh, int64_t n,
+                         int64_t shape[4])
+{
+    const pipeline_limits *lim = &m->limits;
+    shape[0] = n;
+    shape[1] = sh->height / lim->vae_scale;
+    shape[2] = sh->width / lim->vae_scale;
+    shape[3] = lim->latent_channels;
+}
+
+/* The most timesteps a request may run: the schedule of the largest count over every step
+ * count a request may ask for (trailing spacing can add one). */
+static int64_t max_timesteps(const scheduler_config *cfg)
+{
+    size_t most = 0;
+    for (int steps = 1; steps <= SDXL_MAX_STEPS; steps++) {
+        size_t count = scheduler_timestep_count(cfg, steps);
+        most = count > most ? count : most;
+    }
+    return (int64_t)most;
+}
+
+input_layout pipeline_input_layout(const sdxl_model *m, const pipeline_shape *sh)
+{
+    const int64_t align = TENSOR_ALIGN / (int64_t)sizeof(float);
+    int64_t shape[4];
+    latent_shape(m, sh, sh->batch, shape);
+    input_layout l;
+    l.max_timesteps = max_timesteps(&m->scheduler_cfg);
+    /* img2img: the VAE sample's ε and add_noise's noise; txt2img: the initial noise. Then one
+     * per step where steps draw. */
+    l.max_draws = (sh->img2img ? 2 : 1) +
+                  (scheduler_draws_noise(&m->scheduler_cfg) ? l.max_timesteps : 0);
+    l.draw_size = shape[0] * shape[1] * shape[2] * shape[3];
+    l.time_ids = 0;
+    l.timesteps = (int64_t)pipeline_unet_rows(sh) * PIPELINE_TIME_IDS;
+    l.draws = (l.timesteps + l.max_timesteps + align - 1) / align * align;
+    l.total = l.draws + l.max_draws * l.draw_size;
+    return l;
+}
+
+sdxl_status pipeline_input_view(const run_tensors *t, int64_t first, int ndim,
+                                const int64_t *shape, tensor *view, sdxl_error *err)
+{
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++)
+        numel *= shape[i];
+    tensor part;
+    SDXL_TRY(tensor_view_outer(&part, &t->inputs, first, numel, err));
+    return tensor_reshape(view, &part, ndim, shape, err);
+}
+
+sdxl_status pipeline_run_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
+                               run_tensors *t, sdxl_error *err)
+{
+    int64_t shape[4];
+    latent_shape(m, sh, sh->batch, shape);
+    SDXL_TRY(tensor_alloc(&t->latents, a, DTYPE_F32, 4, shape, err));
+    t->decode_from = arena_get_mark(a);
+    input_layout l = pipeline_input_layout(m, sh);
+    return tensor_alloc(&t->inputs, a, DTYPE_F32, 1, &l.total, err);
+}
+
 sdxl_status pipeline_text_alloc(const sdxl_model *m, graph_cache *graphs, arena *a,
                                 const pipeline_shape *sh, const char *prompt,
                                 const char *negative, text_tensors *t, sdxl_error *err)
@@ -23,43 +87,45 @@ sdxl_status pipeline_encode_alloc(const sdxl_model *m, arena *a, const pipeline_
                                   encode_tensors *t, sdxl_error *err)
 {
     dtype type = backend_compute_type(m->vae_be);
-    const pipeline_limits *lim = &m->limits;
-    int64_t h = sh->height / lim->vae_scale, w = sh->width / lim->vae_scale;
-    int64_t latent[4] = {1, h, w, lim->latent_channels};
+    int64_t latent[4];
+    latent_shape(m, sh, 1, latent);
     SDXL_TRY(tensor_alloc(&t->image, a, type, 4, (int64_t[]){1, sh->height, sh->width, 3}, err));
     SDXL_TRY(tensor_alloc(&t->mean, a, type, 4, latent, err));
     SDXL_TRY(tensor_alloc(&t->logvar, a, type, 4, latent, err));
-    SDXL_TRY(tensor_alloc(&t->noise, a, type, 4, latent, err));
-    return tensor_alloc(&t->sample, a, type, 4, latent, err);
+    SDXL_TRY(tensor_alloc(&t->mean32, a, DTYPE_F32, 4, latent, err));
+    return tensor_alloc(&t->logvar32, a, DTYPE_F32, 4, latent, err);
 }
 
 sdxl_status pipeline_denoise_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
                                    denoise_tensors *t, sdxl_error *err)
 {
-    const pipeline_limits *lim = &m->limits;
-    int64_t shape[4] = {pipeline_unet_rows(sh), sh->height / lim->vae_scale,
-                        sh->width / lim->vae_scale, lim->latent_channels};
+    int64_t rows[4], images[4];
+    latent_shape(m, sh, pipeline_unet_rows(sh), rows);
+    latent_shape(m, sh, sh->batch, images);
     dtype type = backend_compute_type(m->be);
     SDXL_TRY(tensor_alloc(&t->timestep, a, DTYPE_F32, 1, (int64_t[]){1}, err));
-    SDXL_TRY(tensor_alloc(&t->latents, a, type, 4, shape, err));
-    return tensor_alloc(&t->pred, a, type, 4, shape, err);
+    SDXL_TRY(tensor_alloc(&t->latents, a, type, 4, rows, err));
+    SDXL_TRY(tensor_alloc(&t->pred, a, type, 4, rows, err));
+    SDXL_TRY(tensor_alloc(&t->scaled, a, DTYPE_F32, 4, images, err));
+    return tensor_alloc(&t->pred32, a, DTYPE_F32, 4, rows, err);
 }
 
 sdxl_status pipeline_decode_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
                                   decode_tensors *t, sdxl_error *err)
 {
-    const pipeline_limits *lim = &m->limits;
     dtype type = backend_compute_type(m->vae_be);
-    SDXL_TRY(tensor_alloc(&t->latents, a, type, 4,
-                     (int64_t[]){1, sh->height / lim->vae_scale, sh->width / lim->vae_scale,
-                                 lim->latent_channels},
-                     err));
+    int64_t latent[4];
+    latent_shape(m, sh, 1, latent);
+    SDXL_TRY(tensor_alloc(&t->scaled, a, DTYPE_F32, 4, latent, err));
+    SDXL_TRY(tensor_alloc(&t->latents, a, type, 4, latent, err));
     return tensor_alloc(&t->image, a, type, 4, (int64_t[]){1, sh->height, sh->width, 3}, err);
 }
 
 static sdxl_status plan_stages(const sdxl_model *m, arena *a, const pipeline_shape *sh,
                                sdxl_error *err)
 {
+    run_tensors run;
+    SDXL_TRY(pipeline_run_alloc(m, a, sh, &run, err));
     text_tensors text;
     SDXL_TRY(pipeline_text_alloc(m, NULL, a, sh, NULL, NULL, &text, err));
     arena_mark conditioning = arena_get_mark(a);
@@ -73,7 +139,7 @@ static sdxl_status plan_stages(const sdxl_model *m, arena *a, const pipeline_sha
     SDXL_TRY(pipeline_denoise_alloc(m, a, sh, &d, err));
     SDXL_TRY(unet_forward(m->unet, m->be, a, &d.latents, &d.timestep, &text.embeds.embeds,
                      &text.embeds.pooled, &text.time_ids, &d.pred, err));
-    arena_reset_to(a, 0);
+    arena_reset_to(a, run.decode_from);
     decode_tensors z;
     SDXL_TRY(pipeline_decode_alloc(m, a, sh, &z, err));
     return vae_decode(m->vae, m->vae_be, a, &m->tiling, &z.latents, &z.image, err);

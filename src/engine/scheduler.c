@@ -10,7 +10,8 @@
  * - training sigmas sqrt((1 − ᾱ)/ᾱ): float32 tensor ops;
  * - timesteps: numpy float64 (linspace, arange, round), then float32;
  * - sigmas per timestep: np.interp in float64 over the float32 training sigmas, then float32;
- * - per-step scalars and the latent updates: float32, one rounding per torch op, in its order.
+ * - per-step scalars: float32, one rounding per torch op, in its order (so are the latent
+ *   updates made of them, scheduler_apply.c).
  * The build's -ffp-contract=off keeps every other operation separately rounded.
  *
  * Square roots are correctly rounded (sqrtf). torch takes float sqrt from MKL's VML, which is
@@ -298,7 +299,7 @@ static void step_compute(const scheduler_config *cfg, const float *timesteps, co
     out->prediction = cfg->prediction;
     out->v_skip_divisor = sigma * sigma + 1.0f;
     out->v_c_out = -sigma / sqrtf(out->v_skip_divisor);
-    if (cfg->kind == SCHEDULER_EULER_ANCESTRAL) {
+    if (scheduler_draws_noise(cfg)) {
         /* σ_up = sqrt(σ_to² (σ_from² − σ_to²) / σ_from²), σ_down = sqrt(σ_to² − σ_up²) */
         float to2 = sigma_next * sigma_next, from2 = sigma * sigma;
         float sigma_up = sqrtf(to2 * (from2 - to2) / from2);
@@ -318,6 +319,19 @@ static bool step_is_finite(const scheduler_step *st)
            isfinite(st->sigma_up);
 }
 
+size_t scheduler_timestep_count(const scheduler_config *cfg, int num_inference_steps)
+{
+    if (cfg->spacing != SCHEDULER_SPACING_TRAILING)
+        return (size_t)num_inference_steps;
+    double train = (double)cfg->num_train_timesteps;
+    return arange_length(train, 0.0, -(train / num_inference_steps));
+}
+
+bool scheduler_draws_noise(const scheduler_config *cfg)
+{
+    return cfg->kind == SCHEDULER_EULER_ANCESTRAL;
+}
+
 sdxl_status scheduler_set_timesteps(scheduler *s, int num_inference_steps, sdxl_error *err)
 {
     const scheduler_config *cfg = &s->config;
@@ -327,9 +341,7 @@ sdxl_status scheduler_set_timesteps(scheduler *s, int num_inference_steps, sdxl_
                          "scheduler: %d inference steps is out of range [1, %d] (the model's "
                          "num_train_timesteps)",
                          num_inference_steps, train);
-    size_t count = (size_t)num_inference_steps;
-    if (cfg->spacing == SCHEDULER_SPACING_TRAILING)
-        count = arange_length((double)train, 0.0, -((double)train / num_inference_steps));
+    size_t count = scheduler_timestep_count(cfg, num_inference_steps);
 
     float *timesteps = malloc(count * sizeof(float));
     float *sigmas = malloc((count + 1) * sizeof(float));
@@ -406,44 +418,4 @@ void scheduler_step_at(const scheduler *s, size_t index, scheduler_step *out)
 {
     assert(index < s->count);
     step_compute(&s->config, s->timesteps, s->sigmas, index, out);
-}
-
-void scheduler_scale_input(const scheduler_step *st, const float *sample, float *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = sample[i] / st->input_divisor;
-}
-
-void scheduler_step_apply(const scheduler_step *st, const float *sample, const float *model_output,
-                          const float *noise, float *prev, float *pred_original, size_t n)
-{
-    assert(!st->draws_noise || noise);
-    for (size_t i = 0; i < n; i++) {
-        float x = sample[i], m = model_output[i];
-        float x0 = st->prediction == SCHEDULER_PREDICTION_EPSILON
-                       ? x - st->sigma * m
-                       : m * st->v_c_out + x / st->v_skip_divisor;
-        float derivative = (x - x0) / st->sigma;
-        float p = x + derivative * st->dt;
-        if (st->draws_noise)
-            p = p + noise[i] * st->sigma_up;
-        if (pred_original)
-            pred_original[i] = x0;
-        prev[i] = p;
-    }
-}
-
-void scheduler_add_noise(const scheduler *s, size_t index, const float *original,
-                         const float *noise, float *out, size_t n)
-{
-    assert(index < s->count);
-    float sigma = s->sigmas[index];
-    for (size_t i = 0; i < n; i++)
-        out[i] = original[i] + noise[i] * sigma;
-}
-
-void scheduler_scale_initial_noise(const scheduler *s, const float *noise, float *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = noise[i] * s->init_noise_sigma;
 }

@@ -6,22 +6,18 @@
  * does, timesteps and interpolated sigmas in float64 as numpy does, then float32; per-step values
  * are float32 ops in torch's order.
  *
- * The formulas that touch latents live in three small functions over host float arrays
- * (scheduler_scale_input, scheduler_step_apply, scheduler_add_noise, plus
- * scheduler_scale_initial_noise); everything else is per-step scalars (scheduler_step), so a
- * device backend applies the same scalars with the same op order instead of re-deriving them.
+ * This file makes the schedule and each step's scalars (scheduler_step); the formulas that
+ * touch latents are backend ops driven by those scalars (scheduler_apply.h), in torch's op
+ * order on every backend.
  *
  *     scheduler_config cfg;  scheduler s;
  *     scheduler_config_load("model/scheduler/scheduler_config.json", &cfg, err);
  *     scheduler_init(&s, &cfg, err);
  *     scheduler_set_timesteps(&s, steps, err);
  *     size_t begin = scheduler_img2img_begin(steps, strength);     // txt2img: 0
- *     scheduler_add_noise(&s, begin, latents, noise, latents, n);  // img2img only
  *     for (size_t i = begin; i < s.count; i++) {
  *         scheduler_step st;  scheduler_step_at(&s, i, &st);
- *         scheduler_scale_input(&st, latents, unet_in, n);   ... unet(unet_in, st.timestep) ...
- *         if (st.draws_noise) rng_randn_f32(&gen, noise, n); // ancestral: even on the last step
- *         scheduler_step_apply(&st, latents, model_out, noise, latents, NULL, n);
+ *         ... scheduler_apply_scale_input, the UNet at st.timestep, scheduler_apply_step ...
  *     }
  */
 #ifndef SDXL_ENGINE_SCHEDULER_H
@@ -106,6 +102,14 @@ void scheduler_free(scheduler *s);
 /* diffusers' set_timesteps(num_inference_steps): 1 ≤ steps ≤ num_train_timesteps. */
 sdxl_status scheduler_set_timesteps(scheduler *s, int num_inference_steps, sdxl_error *err);
 
+/* The count scheduler_set_timesteps(num_inference_steps) gives (see scheduler.count), known
+ * before any schedule exists: for sizing what a request's steps need. */
+size_t scheduler_timestep_count(const scheduler_config *cfg, int num_inference_steps);
+
+/* Whether every step of this kind of scheduler draws a noise of the latents' size
+ * (ancestral), its last step too. */
+bool scheduler_draws_noise(const scheduler_config *cfg);
+
 /* StableDiffusionXLImg2ImgPipeline.get_timesteps: img2img starts at index
  * t_start = steps − min(int(steps · strength), steps) (strength in [0, 1]) and runs the
  * timesteps from there; t_start == steps means no step would run (the caller refuses that). */
@@ -127,21 +131,5 @@ typedef struct scheduler_step {
 
 /* index < s->count (after scheduler_set_timesteps). */
 void scheduler_step_at(const scheduler *s, size_t index, scheduler_step *out);
-
-/* out[i] = sample[i] / input_divisor (in-place allowed). */
-void scheduler_scale_input(const scheduler_step *st, const float *sample, float *out, size_t n);
-
-/* The Euler (ancestral) update of n latents: prev = sample + ((sample − x0) / σ) · dt
- * (+ noise · σ_up when st->draws_noise; noise is ignored otherwise and may be NULL).
- * prev may alias sample; pred_original (x0) is written when not NULL. */
-void scheduler_step_apply(const scheduler_step *st, const float *sample, const float *model_output,
-                          const float *noise, float *prev, float *pred_original, size_t n);
-
-/* img2img: out = original + noise · σ_index (in-place allowed); index is the begin index. */
-void scheduler_add_noise(const scheduler *s, size_t index, const float *original,
-                         const float *noise, float *out, size_t n);
-
-/* txt2img: out = noise · init_noise_sigma (in-place allowed). */
-void scheduler_scale_initial_noise(const scheduler *s, const float *noise, float *out, size_t n);
 
 #endif /* SDXL_ENGINE_SCHEDULER_H */

@@ -4,7 +4,6 @@
  */
 #include "engine/vae.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -131,27 +130,6 @@ static sdxl_status encode_moments(void *ctx, backend *be, arena *a, const tensor
     return st;
 }
 
-/* logvar = clamp(logvar, -30, 20) on the host (the op table has no clamp); NaN stays NaN, as
- * in torch.clamp. */
-static sdxl_status clamp_logvar(backend *be, tensor *logvar, sdxl_error *err)
-{
-    if (!logvar->data)
-        return SDXL_OK;
-    size_t n = (size_t)tensor_numel(logvar);
-    float *h = malloc(n * sizeof *h);
-    if (!h)
-        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "vae encode: out of memory for logvar");
-    sdxl_status st = backend_tensor_read(be, logvar, DTYPE_F32, h, n, err);
-    if (st == SDXL_OK) {
-        for (size_t i = 0; i < n; i++)
-            h[i] = h[i] < VAE_LOGVAR_MIN ? VAE_LOGVAR_MIN : h[i] > VAE_LOGVAR_MAX ? VAE_LOGVAR_MAX
-                                                                                 : h[i];
-        st = backend_tensor_write(be, logvar, DTYPE_F32, h, n, err);
-    }
-    free(h);
-    return st;
-}
-
 static sdxl_status encode(const vae *v, backend *be, arena *a, const vae_tiling *tiling,
                           const tensor *image, tensor *mean, tensor *logvar, sdxl_error *err)
 {
@@ -172,7 +150,7 @@ static sdxl_status encode(const vae *v, backend *be, arena *a, const vae_tiling 
         SDXL_TRY(encode_moments((void *)v, be, a, image, &moments, err));
     SDXL_TRY(backend_slice_channels(be, &moments, 0, mean, err));
     SDXL_TRY(backend_slice_channels(be, &moments, v->cfg.latent_channels, logvar, err));
-    return clamp_logvar(be, logvar, err);
+    return backend_clamp(be, logvar, VAE_LOGVAR_MIN, VAE_LOGVAR_MAX, logvar, err);
 }
 
 sdxl_status vae_encode(const vae *v, backend *be, arena *a, const vae_tiling *tiling,
@@ -205,40 +183,7 @@ sdxl_status vae_encode(const vae *v, backend *be, arena *a, const vae_tiling *ti
 sdxl_status vae_sample(backend *be, const tensor *mean, const tensor *logvar, const tensor *noise,
                        tensor *out, sdxl_error *err)
 {
-    if (!tensor_same_shape(mean, logvar) || !tensor_same_shape(mean, noise) ||
-        !tensor_same_shape(mean, out)) {
-        char ms[96], ls[96], ns[96], os[96];
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "vae sample: mean %s, logvar %s, noise %s and out %s must have one shape",
-                         tensor_shape_str(mean, ms, sizeof ms),
-                         tensor_shape_str(logvar, ls, sizeof ls),
-                         tensor_shape_str(noise, ns, sizeof ns),
-                         tensor_shape_str(out, os, sizeof os));
-    }
-    if (!out->data)
-        return SDXL_OK;
-    size_t n = (size_t)tensor_numel(mean);
-    float *m = malloc(3 * n * sizeof *m);
-    if (!m)
-        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "vae sample: out of memory for %zu values",
-                         n);
-    float *lv = m + n, *eps = m + 2 * n;
-    sdxl_status st = backend_tensor_read(be, mean, DTYPE_F32, m, n, err);
-    if (st == SDXL_OK)
-        st = backend_tensor_read(be, logvar, DTYPE_F32, lv, n, err);
-    if (st == SDXL_OK)
-        st = backend_tensor_read(be, noise, DTYPE_F32, eps, n, err);
-    if (st == SDXL_OK) {
-        /* std = exp(0.5 · logvar), then mean + std · ε, each rounded to float as torch does. */
-        for (size_t i = 0; i < n; i++) {
-            float std = expf(0.5f * lv[i]);
-            float scaled = std * eps[i];
-            m[i] = m[i] + scaled;
-        }
-        st = backend_tensor_write(be, out, DTYPE_F32, m, n, err);
-    }
-    free(m);
-    return st;
+    return backend_gaussian_sample(be, mean, logvar, noise, out, err);
 }
 
 /* latents (or a tile of them) -> image: decoder(post_quant_conv(z)). */

@@ -88,8 +88,9 @@ sdxl_status vae_encode(const vae *v, backend *be, arena *a, const vae_tiling *ti
                        const tensor *image, tensor *mean, tensor *logvar, sdxl_error *err);
 
 /* out = mean + exp(0.5 · logvar) · noise, all of one shape (diffusers'
- * DiagonalGaussianDistribution.sample with noise = randn of the image's generator). out may be
- * mean. Passes through host memory (the op table has no exp). */
+ * DiagonalGaussianDistribution.sample with noise = randn of the image's generator): one
+ * backend_gaussian_sample on be, so the tensors are of be's compute type or F32 (the
+ * pipeline samples in F32 beside the scheduler, on the UNet's backend). out may be mean. */
 sdxl_status vae_sample(backend *be, const tensor *mean, const tensor *logvar, const tensor *noise,
                        tensor *out, sdxl_error *err);
 

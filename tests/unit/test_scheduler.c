@@ -11,6 +11,11 @@
  * So sigmas and init_noise_sigma may be 1 ulp apart, the float64 sigmas (interpolated between
  * two such floats) 2^-22 relatively, and the latents of the step chain — a few float32 ops on those — 1e-6
  * relative (the chain's values are O(1..15), the ulp effects O(1e-7)).
+ *
+ * The formulas over latents (scheduler_apply.h) run as ops of the cpu backend, on the goldens'
+ * values as flat [n] tensors (every op is element-wise, so the layout does not matter). Where
+ * no golden exists (v_prediction, the initial noise), they must give the bits of the formula
+ * computed here in float32, one rounding per torch op.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +30,8 @@
 
 #include "engine/rng.h"
 #include "engine/scheduler.h"
+#include "engine/scheduler_apply.h"
+#include "support/backend_test.h"
 #include "support/golden.h"
 #include "support/paths.h"
 
@@ -32,6 +39,18 @@
 #define F64_SIGMA_REL 0x1p-22
 #define CHAIN_REL_L2 1e-6
 #define CHAIN_MAX_ABS 1e-5
+
+/* Room in a test arena for `tensors` tensors of n floats. */
+static size_t arena_bytes(size_t tensors, size_t n)
+{
+    return tensors * (n * sizeof(float) + TENSOR_ALIGN);
+}
+
+static void expect_ok(sdxl_status st, const sdxl_error *err)
+{
+    if (st != SDXL_OK)
+        fail_msg("%s: %s", sdxl_status_name(st), err->message);
+}
 
 static const char *const variants[] = {"euler_a", "euler", "euler_a_leading", "euler_a_linspace",
                                        "euler_a_linear"};
@@ -193,30 +212,42 @@ static void check_step_chain(const char *variant)
     rng_generator gen;
     rng_seed(&gen, (uint64_t)get_i64(&g, name));
 
-    float *scaled = malloc(n * sizeof(float)), *noise = malloc(n * sizeof(float));
-    float *pred = malloc(n * sizeof(float));
-    assert_true(scaled && noise && pred);
+    backend *be = bt_backend("cpu", 2);
+    arena a;
+    bt_arena(&a, arena_bytes(6, n));
+    int64_t dims[1] = {(int64_t)n};
+    tensor x = bt_input(be, &a, 1, dims, sample), m = bt_input(be, &a, 1, dims, model_output);
+    tensor noise = bt_output(be, &a, 1, dims), scaled = bt_output(be, &a, 1, dims);
+    tensor pred = bt_output(be, &a, 1, dims), tmp = bt_output(be, &a, 1, dims);
+    float *noise_host = malloc(n * sizeof(float));
+    assert_non_null(noise_host);
     size_t k = 0;
     for (; k < s.count; k++) {
         scheduler_step st;
         scheduler_step_at(&s, k, &st);
         assert_int_equal(st.draws_noise, strcmp(variant, "euler_a") == 0);
-        scheduler_scale_input(&st, sample, scaled, n);
+        expect_ok(scheduler_apply_scale_input(be, &st, &x, &scaled, &err), &err);
         if (st.draws_noise) {
-            rng_randn_f32(&gen, noise, n);
+            rng_randn_f32(&gen, noise_host, n);
             snprintf(name, sizeof name, "%s.step.k%zu.noise", variant, k);
             float *want_noise = get_f32(&g, name, n);
-            assert_true(within_ulps(name, noise, want_noise, n, 0));
+            assert_true(within_ulps(name, noise_host, want_noise, n, 0));
             free(want_noise);
+            expect_ok(backend_tensor_write(be, &noise, DTYPE_F32, noise_host, n, &err), &err);
         }
-        scheduler_step_apply(&st, sample, model_output, noise, sample, pred, n);
+        expect_ok(scheduler_apply_pred_original(be, &st, &x, &m, &pred, &err), &err);
+        expect_ok(scheduler_apply_step(be, &st, &x, &m, st.draws_noise ? &noise : NULL, &x, &tmp,
+                                       &err),
+                  &err);
 
         const char *fields[] = {"scaled", "pred_original", "prev_sample"};
-        const float *got[] = {scaled, pred, sample};
+        const tensor *got[] = {&scaled, &pred, &x};
         for (int f = 0; f < 3; f++) {
             snprintf(name, sizeof name, "%s.step.k%zu.%s", variant, k, fields[f]);
             float *want = get_f32(&g, name, n);
-            GOLDEN_ASSERT_CLOSE(name, got[f], want, n, CHAIN_MAX_ABS, CHAIN_REL_L2);
+            float *values = bt_read(be, got[f]);
+            GOLDEN_ASSERT_CLOSE(name, values, want, n, CHAIN_MAX_ABS, CHAIN_REL_L2);
+            free(values);
             free(want);
         }
     }
@@ -224,9 +255,9 @@ static void check_step_chain(const char *variant)
     snprintf(name, sizeof name, "%s.step.k%zu.scaled", variant, k);
     assert_false(golden_has(&g, name));
 
-    free(scaled);
-    free(noise);
-    free(pred);
+    free(noise_host);
+    arena_free(&a);
+    backend_destroy(be);
     free(sample);
     free(model_output);
     scheduler_free(&s);
@@ -254,8 +285,12 @@ static void test_img2img_strength_rule_and_add_noise_equal_diffusers(void **stat
     GOLDEN_ASSERT_OK(golden_get(&g, "add_noise.original", &shape, &original, &err), err);
     size_t n = shape.numel;
     noise = get_f32(&g, "add_noise.noise", n);
-    float *out = malloc(n * sizeof(float));
-    assert_non_null(out);
+    backend *be = bt_backend("cpu", 2);
+    arena a;
+    bt_arena(&a, arena_bytes(3, n));
+    int64_t dims[1] = {(int64_t)n};
+    tensor original_t = bt_input(be, &a, 1, dims, original);
+    tensor noise_t = bt_input(be, &a, 1, dims, noise), out_t = bt_output(be, &a, 1, dims);
     int cases = 0;
     for (;; cases++) {
         char name[96];
@@ -285,14 +320,19 @@ static void test_img2img_strength_rule_and_add_noise_equal_diffusers(void **stat
             free(want);
             snprintf(name, sizeof name, "strength.%d.add_noise_out", cases);
             want = get_f32(&g, name, n);
-            scheduler_add_noise(&s, begin, original, noise, out, n);
+            expect_ok(scheduler_apply_add_noise(be, &s, begin, &original_t, &noise_t, &out_t,
+                                                &err),
+                      &err);
+            float *out = bt_read(be, &out_t);
             GOLDEN_ASSERT_CLOSE(name, out, want, n, CHAIN_MAX_ABS, CHAIN_REL_L2);
+            free(out);
             free(want);
         }
         scheduler_free(&s);
     }
     assert_true(cases > 0);
-    free(out);
+    arena_free(&a);
+    backend_destroy(be);
     free(original);
     free(noise);
     golden_close(&g);
@@ -307,6 +347,104 @@ static sdxl_status read_config_text(const char *text, scheduler_config *cfg, sdx
     st = scheduler_config_read(&doc, cfg, err);
     json_doc_free(&doc);
     return st;
+}
+
+/* A scheduler from a config text, with its timesteps set. */
+static void init_from_text(const char *text, int steps, scheduler *s)
+{
+    sdxl_error err;
+    scheduler_config cfg;
+    GOLDEN_ASSERT_OK(read_config_text(text, &cfg, &err), err);
+    GOLDEN_ASSERT_OK(scheduler_init(s, &cfg, &err), err);
+    GOLDEN_ASSERT_OK(scheduler_set_timesteps(s, steps, &err), err);
+}
+
+/* v_prediction has no golden chain: each step must give the bits of diffusers' formula,
+ * pred_original = model_output · (−σ / sqrt(σ² + 1)) + sample / (σ² + 1), then the Euler
+ * (ancestral) update, in float32 with one rounding per torch op. */
+static void test_v_prediction_steps_equal_the_formula_bit_for_bit(void **state)
+{
+    static const char *const configs[] = {
+        "{\"_class_name\": \"EulerAncestralDiscreteScheduler\", \"prediction_type\": "
+        "\"v_prediction\", \"timestep_spacing\": \"trailing\"}",
+        "{\"_class_name\": \"EulerDiscreteScheduler\", \"prediction_type\": \"v_prediction\"}",
+    };
+    const size_t n = 1000;
+    uint64_t rng = 77;
+    float *x = bt_random(&rng, n, 4.0f), *m = bt_random(&rng, n, 2.0f);
+    float *noise = bt_random(&rng, n, 1.0f);
+    float *x0 = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+    assert_true(x0 && want);
+    backend *be = bt_backend("cpu", 2);
+    arena a;
+    bt_arena(&a, arena_bytes(6, n));
+    int64_t dims[1] = {(int64_t)n};
+    tensor xt = bt_input(be, &a, 1, dims, x), mt = bt_input(be, &a, 1, dims, m);
+    tensor nt = bt_input(be, &a, 1, dims, noise), pred = bt_output(be, &a, 1, dims);
+    tensor tmp = bt_output(be, &a, 1, dims), prev = bt_output(be, &a, 1, dims);
+    sdxl_error err;
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        scheduler s;
+        init_from_text(configs[c], 3, &s);
+        for (size_t k = 0; k < s.count; k++) {
+            scheduler_step st;
+            scheduler_step_at(&s, k, &st);
+            assert_int_equal(st.prediction, SCHEDULER_PREDICTION_V);
+            for (size_t i = 0; i < n; i++) {
+                x0[i] = m[i] * st.v_c_out + x[i] / st.v_skip_divisor;
+                float derivative = (x[i] - x0[i]) / st.sigma;
+                want[i] = x[i] + derivative * st.dt;
+                if (st.draws_noise)
+                    want[i] = want[i] + noise[i] * st.sigma_up;
+            }
+            expect_ok(scheduler_apply_pred_original(be, &st, &xt, &mt, &pred, &err), &err);
+            expect_ok(scheduler_apply_step(be, &st, &xt, &mt, &nt, &prev, &tmp, &err), &err);
+            float *got_x0 = bt_read(be, &pred), *got = bt_read(be, &prev);
+            char label[64];
+            snprintf(label, sizeof label, "v_prediction config %zu step %zu x0", c, k);
+            assert_true(within_ulps(label, got_x0, x0, n, 0));
+            snprintf(label, sizeof label, "v_prediction config %zu step %zu prev", c, k);
+            assert_true(within_ulps(label, got, want, n, 0));
+            free(got_x0);
+            free(got);
+        }
+        scheduler_free(&s);
+    }
+    arena_free(&a);
+    backend_destroy(be);
+    free(x);
+    free(m);
+    free(noise);
+    free(x0);
+    free(want);
+}
+
+/* txt2img's latents are randn · init_noise_sigma exactly as torch multiplies: the sign of a
+ * zero included (a product of −0 stays −0). */
+static void test_initial_noise_is_the_product_bit_for_bit(void **state)
+{
+    scheduler s;
+    init_from_text("{\"_class_name\": \"EulerAncestralDiscreteScheduler\", "
+                   "\"timestep_spacing\": \"leading\"}",
+                   4, &s);
+    const float noise[8] = {1.5f, -0.0f, 0.0f, -2.25f, 3.0e-38f, -1.0e-30f, 0.7f, -4.0f};
+    float want[8];
+    for (int i = 0; i < 8; i++)
+        want[i] = noise[i] * s.init_noise_sigma;
+    backend *be = bt_backend("cpu", 1);
+    arena a;
+    bt_arena(&a, arena_bytes(2, 8));
+    int64_t dims[1] = {8};
+    tensor nt = bt_input(be, &a, 1, dims, noise), out = bt_output(be, &a, 1, dims);
+    sdxl_error err;
+    expect_ok(scheduler_apply_initial_noise(be, &s, &nt, &out, &err), &err);
+    float *got = bt_read(be, &out);
+    assert_memory_equal(got, want, sizeof want);
+    assert_true(signbit(got[1]));
+    free(got);
+    arena_free(&a);
+    backend_destroy(be);
+    scheduler_free(&s);
 }
 
 static void test_sdxl_turbo_config_reads_as_trailing_scaled_linear_ancestral(void **state)
@@ -475,6 +613,8 @@ int main(void)
         cmocka_unit_test(test_ancestral_steps_equal_diffusers_drawing_noise_every_step),
         cmocka_unit_test(test_euler_steps_equal_diffusers_without_noise),
         cmocka_unit_test(test_img2img_strength_rule_and_add_noise_equal_diffusers),
+        cmocka_unit_test(test_v_prediction_steps_equal_the_formula_bit_for_bit),
+        cmocka_unit_test(test_initial_noise_is_the_product_bit_for_bit),
         cmocka_unit_test(test_sdxl_turbo_config_reads_as_trailing_scaled_linear_ancestral),
         cmocka_unit_test(test_unknown_class_is_refused_naming_it_and_the_supported_ones),
         cmocka_unit_test(test_unsupported_options_and_bad_values_are_refused),

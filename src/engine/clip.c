@@ -47,30 +47,27 @@ static sdxl_status layer_forward(const clip_model *m, const clip_layer *l, arena
     float eps = cfg->layer_norm_eps;
     backend_act act =
         cfg->hidden_act == CLIP_ACTIVATION_GELU ? BACKEND_ACT_GELU : BACKEND_ACT_QUICK_GELU;
-    int64_t b = x->shape[0], t = x->shape[1];
-    tensor h, q, k, v, o, mlp;
-    SDXL_TRY(tensor_alloc_like(&h, a, x, err)); // [B, T, D]: a sublayer's input, then its output
+    dtype type = backend_compute_type(be);
+    int64_t b = x->shape[0], t = x->shape[1], d = x->shape[2];
+    tensor h, kvq, q, k, v, mlp;
+    SDXL_TRY(tensor_alloc_like(&h, a, x, err)); // [B, T, D]: a sublayer's input; attention's output
     arena_mark mark = arena_get_mark(a);
 
-    SDXL_TRY(tensor_alloc_like(&q, a, x, err));
-    SDXL_TRY(tensor_alloc_like(&k, a, x, err));
-    SDXL_TRY(tensor_alloc_like(&v, a, x, err));
-    SDXL_TRY(tensor_alloc_like(&o, a, x, err));
+    SDXL_TRY(tensor_alloc(&kvq, a, type, 4, (int64_t[]){3, b, t, d}, err)); // [3, B, T, D]
+    SDXL_TRY(tensor_view_slice(&k, &kvq, CLIP_K, err));
+    SDXL_TRY(tensor_view_slice(&v, &kvq, CLIP_V, err));
+    SDXL_TRY(tensor_view_slice(&q, &kvq, CLIP_Q, err));
     SDXL_TRY(backend_layer_norm(be, x, eps, &l->ln1_w, &l->ln1_b, &h, err));
-    SDXL_TRY(backend_linear(be, &h, &l->q_w, &l->q_b, BACKEND_ACT_NONE, &q, err));
-    SDXL_TRY(backend_linear(be, &h, &l->k_w, &l->k_b, BACKEND_ACT_NONE, &k, err));
-    SDXL_TRY(backend_linear(be, &h, &l->v_w, &l->v_b, BACKEND_ACT_NONE, &v, err));
-    SDXL_TRY(backend_attention(be, &q, &k, &v, cfg->num_attention_heads, true, &o, err));
-    SDXL_TRY(backend_linear(be, &o, &l->out_w, &l->out_b, BACKEND_ACT_NONE, &h, err));
-    SDXL_TRY(backend_add(be, x, &h, x, err));
+    SDXL_TRY(backend_linear_groups(be, &h, &l->kvq_w, &l->kvq_b, 3, &kvq, err));
+    SDXL_TRY(backend_attention(be, &q, &k, &v, cfg->num_attention_heads, true, &h, err));
+    SDXL_TRY(backend_linear_add(be, &h, &l->out_w, &l->out_b, x, err));
     arena_reset_to(a, mark);
 
-    SDXL_TRY(tensor_alloc(&mlp, a, backend_compute_type(be), 3,
-                          (int64_t[]){b, t, cfg->intermediate_size}, err)); // [B, T, F]
+    SDXL_TRY(tensor_alloc(&mlp, a, type, 3, (int64_t[]){b, t, cfg->intermediate_size},
+                          err)); // [B, T, F]
     SDXL_TRY(backend_layer_norm(be, x, eps, &l->ln2_w, &l->ln2_b, &h, err));
     SDXL_TRY(backend_linear(be, &h, &l->fc1_w, &l->fc1_b, act, &mlp, err));
-    SDXL_TRY(backend_linear(be, &mlp, &l->fc2_w, &l->fc2_b, BACKEND_ACT_NONE, &h, err));
-    return backend_add(be, x, &h, x, err);
+    return backend_linear_add(be, &mlp, &l->fc2_w, &l->fc2_b, x, err);
 }
 
 /* pooled [B, P or D] from last [B, T, D] at the rows in->pool_rows. */

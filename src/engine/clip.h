@@ -8,6 +8,8 @@
  *   per layer (pre-LN):  x = x + out_proj(attention(q, k, v of layer_norm1(x)))  causal,
  *                                                      heads split from D, scale 1/sqrt(D/heads)
  *                        x = x + fc2(act(fc1(layer_norm2(x))))
+ *   (q, k and v come from one grouped product, and each residual is added in its product's
+ *   epilogue: backend_linear_groups, backend_linear_add)
  *   last = final_layer_norm(x)
  *   pooled = last[b, p_b]: p_b is the first position of the largest id (configs with the legacy
  *            eos_token_id 2, SDXL's: the first <|endoftext|>), else the first position of
@@ -38,9 +40,13 @@
 #include "engine/clip_config.h"
 #include "engine/weights.h"
 
+/* The order of the projections stacked in clip_layer.kvq_w (the file's order). */
+enum { CLIP_K = 0, CLIP_V = 1, CLIP_Q = 2 };
+
 typedef struct clip_layer {
     tensor ln1_w, ln1_b;                    /* layer_norm1: VECTOR [D] */
-    tensor q_w, q_b, k_w, k_b, v_w, v_b;    /* self_attn.{q,k,v}_proj: LINEAR [D, D], VECTOR [D] */
+    tensor kvq_w, kvq_b;                    /* self_attn.{k,v,q}_proj stacked, for one grouped
+                                               product: LINEAR [3D, D], VECTOR [3D] */
     tensor out_w, out_b;                    /* self_attn.out_proj: LINEAR [D, D], VECTOR [D] */
     tensor ln2_w, ln2_b;                    /* layer_norm2: VECTOR [D] */
     tensor fc1_w, fc1_b;                    /* mlp.fc1: LINEAR [F, D], VECTOR [F] */

@@ -17,9 +17,13 @@ static sdxl_status load_layer(weights *w, const clip_config *cfg, int i, clip_la
                               sdxl_error *err)
 {
     int64_t d = cfg->hidden_size, f = cfg->intermediate_size;
-    SDXL_TRY(weights_load_linear(w, d, d, &l->k_w, &l->k_b, err, LAYER "self_attn.k_proj", i));
-    SDXL_TRY(weights_load_linear(w, d, d, &l->v_w, &l->v_b, err, LAYER "self_attn.v_proj", i));
-    SDXL_TRY(weights_load_linear(w, d, d, &l->q_w, &l->q_b, err, LAYER "self_attn.q_proj", i));
+    char attn[WEIGHTS_PREFIX_MAX];
+    SDXL_TRY(weights_prefix(attn, sizeof attn, err, LAYER "self_attn", i));
+    SDXL_TRY(weights_load_linear_stack(w, attn, 3,
+                                       (const char *const[]){[CLIP_K] = "k_proj",
+                                                             [CLIP_V] = "v_proj",
+                                                             [CLIP_Q] = "q_proj"},
+                                       d, d, &l->kvq_w, &l->kvq_b, err));
     SDXL_TRY(weights_load_linear(w, d, d, &l->out_w, &l->out_b, err, LAYER "self_attn.out_proj",
                                  i));
     SDXL_TRY(weights_load_norm(w, d, &l->ln1_w, &l->ln1_b, err, LAYER "layer_norm1", i));
@@ -83,9 +87,8 @@ sdxl_status clip_load(const char *model_dir, const char *component, backend *be,
 
 static void layer_free(backend *be, clip_layer *l)
 {
-    tensor *own[] = {&l->ln1_w, &l->ln1_b, &l->q_w,   &l->q_b,   &l->k_w,   &l->k_b,
-                     &l->v_w,   &l->v_b,   &l->out_w, &l->out_b, &l->ln2_w, &l->ln2_b,
-                     &l->fc1_w, &l->fc1_b, &l->fc2_w, &l->fc2_b};
+    tensor *own[] = {&l->ln1_w, &l->ln1_b, &l->kvq_w, &l->kvq_b, &l->out_w, &l->out_b,
+                     &l->ln2_w, &l->ln2_b, &l->fc1_w, &l->fc1_b, &l->fc2_w, &l->fc2_b};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         backend_weight_free(be, own[i]);
 }

@@ -5,15 +5,25 @@
  */
 #include "engine/transformer_block.h"
 
-/* PREFIX.NAME (attn1 or attn2): keys and values from kv_dim-wide inputs. */
-static sdxl_status load_attention(weights *w, const char *prefix, const char *name, int c,
-                                  int kv_dim, attention_weights *at, sdxl_error *err)
+/* PREFIX.NAME (attn1 or attn2), in the file's order (to_q, to_k, to_v, to_out.0): q, k and v
+ * stacked for self-attention; for cross-attention (keys and values from kv_dim-wide text)
+ * to_q alone, k and v stacked. */
+static sdxl_status load_attention(weights *w, const char *prefix, const char *name, bool cross,
+                                  int c, int kv_dim, attention_weights *at, sdxl_error *err)
 {
-    SDXL_TRY(weights_load_linear(w, c, c, &at->to_q, NULL, err, "%s.%s.to_q", prefix, name));
-    SDXL_TRY(weights_load_linear(w, c, kv_dim, &at->to_k, NULL, err, "%s.%s.to_k", prefix, name));
-    SDXL_TRY(weights_load_linear(w, c, kv_dim, &at->to_v, NULL, err, "%s.%s.to_v", prefix, name));
-    return weights_load_linear(w, c, c, &at->to_out, &at->to_out_bias, err, "%s.%s.to_out.0",
-                               prefix, name);
+    char module[WEIGHTS_PREFIX_MAX];
+    SDXL_TRY(weights_prefix(module, sizeof module, err, "%s.%s", prefix, name));
+    if (cross) {
+        SDXL_TRY(weights_load_linear(w, c, c, &at->to_q, NULL, err, "%s.to_q", module));
+        SDXL_TRY(weights_load_linear_stack(w, module, 2, (const char *const[]){"to_k", "to_v"},
+                                           c, kv_dim, &at->stacked, NULL, err));
+    } else {
+        SDXL_TRY(weights_load_linear_stack(w, module, 3,
+                                           (const char *const[]){"to_q", "to_k", "to_v"}, c, c,
+                                           &at->stacked, NULL, err));
+    }
+    return weights_load_linear(w, c, c, &at->to_out, &at->to_out_bias, err, "%s.to_out.0",
+                               module);
 }
 
 sdxl_status transformer_block_load(weights *w, const char *prefix, int channels, int heads,
@@ -23,9 +33,9 @@ sdxl_status transformer_block_load(weights *w, const char *prefix, int channels,
     blk->channels = channels;
     blk->heads = heads;
     SDXL_TRY(weights_load_norm(w, c, &blk->norm1_w, &blk->norm1_b, err, "%s.norm1", prefix));
-    SDXL_TRY(load_attention(w, prefix, "attn1", c, c, &blk->attn1, err));
+    SDXL_TRY(load_attention(w, prefix, "attn1", false, c, c, &blk->attn1, err));
     SDXL_TRY(weights_load_norm(w, c, &blk->norm2_w, &blk->norm2_b, err, "%s.norm2", prefix));
-    SDXL_TRY(load_attention(w, prefix, "attn2", c, context_dim, &blk->attn2, err));
+    SDXL_TRY(load_attention(w, prefix, "attn2", true, c, context_dim, &blk->attn2, err));
     SDXL_TRY(weights_load_norm(w, c, &blk->norm3_w, &blk->norm3_b, err, "%s.norm3", prefix));
     SDXL_TRY(weights_load_linear(w, 2 * ff, c, &blk->ff_in, &blk->ff_in_bias, err,
                                  "%s.ff.net.0.proj", prefix));
@@ -35,9 +45,8 @@ sdxl_status transformer_block_load(weights *w, const char *prefix, int channels,
 
 static void attention_free(backend *be, attention_weights *at)
 {
+    backend_weight_free(be, &at->stacked);
     backend_weight_free(be, &at->to_q);
-    backend_weight_free(be, &at->to_k);
-    backend_weight_free(be, &at->to_v);
     backend_weight_free(be, &at->to_out);
     backend_weight_free(be, &at->to_out_bias);
 }
@@ -60,18 +69,21 @@ static sdxl_status attention_add(const attention_weights *at, int heads, backend
 {
     dtype type = backend_compute_type(be);
     int64_t b = xn->shape[0], t = xn->shape[1], c = xn->shape[2], tk = kv->shape[1];
-    tensor q, k, v, o;
-    SDXL_TRY(tensor_alloc(&q, a, type, 3, (int64_t[]){b, t, c}, err));
-    SDXL_TRY(tensor_alloc(&k, a, type, 3, (int64_t[]){b, tk, c}, err));
-    SDXL_TRY(tensor_alloc(&v, a, type, 3, (int64_t[]){b, tk, c}, err));
-    SDXL_TRY(tensor_alloc(&o, a, type, 3, (int64_t[]){b, t, c}, err));
-    SDXL_TRY(backend_linear(be, xn, &at->to_q, NULL, BACKEND_ACT_NONE, &q, err));
-    SDXL_TRY(backend_linear(be, kv, &at->to_k, NULL, BACKEND_ACT_NONE, &k, err));
-    SDXL_TRY(backend_linear(be, kv, &at->to_v, NULL, BACKEND_ACT_NONE, &v, err));
+    int groups = (int)(at->stacked.shape[0] / c); /* 3: q, k, v; 2: k, v */
+    tensor proj, q, k, v, o;
+    SDXL_TRY(tensor_alloc(&proj, a, type, 4, (int64_t[]){groups, b, tk, c}, err)); // [G, B, Tk, C]
+    SDXL_TRY(tensor_alloc(&o, a, type, 3, (int64_t[]){b, t, c}, err));             // [B, T, C]
+    SDXL_TRY(backend_linear_groups(be, kv, &at->stacked, NULL, groups, &proj, err));
+    if (groups == 3) {
+        SDXL_TRY(tensor_view_slice(&q, &proj, 0, err));
+    } else {
+        SDXL_TRY(tensor_alloc(&q, a, type, 3, (int64_t[]){b, t, c}, err));
+        SDXL_TRY(backend_linear(be, xn, &at->to_q, NULL, BACKEND_ACT_NONE, &q, err));
+    }
+    SDXL_TRY(tensor_view_slice(&k, &proj, groups - 2, err));
+    SDXL_TRY(tensor_view_slice(&v, &proj, groups - 1, err));
     SDXL_TRY(backend_attention(be, &q, &k, &v, heads, false, &o, err));
-    /* q is dead once attention has run: it takes the projected output */
-    SDXL_TRY(backend_linear(be, &o, &at->to_out, &at->to_out_bias, BACKEND_ACT_NONE, &q, err));
-    return backend_add(be, x, &q, x, err);
+    return backend_linear_add(be, &o, &at->to_out, &at->to_out_bias, x, err);
 }
 
 /* x += ff.net.2(GEGLU(ff.net.0.proj(xn))).  xn, x [B, T, C]. */
@@ -80,15 +92,12 @@ static sdxl_status feed_forward_add(const transformer_block *blk, backend *be, a
 {
     dtype type = backend_compute_type(be);
     int64_t b = xn->shape[0], t = xn->shape[1], ff = blk->ff_out.shape[1];
-    tensor proj, gated, y;
+    tensor proj, gated;
     SDXL_TRY(tensor_alloc(&proj, a, type, 3, (int64_t[]){b, t, 2 * ff}, err)); // [B, T, 2F]
     SDXL_TRY(tensor_alloc(&gated, a, type, 3, (int64_t[]){b, t, ff}, err));   // [B, T, F]
-    SDXL_TRY(tensor_alloc_like(&y, a, x, err));                                // [B, T, C]
     SDXL_TRY(backend_linear(be, xn, &blk->ff_in, &blk->ff_in_bias, BACKEND_ACT_NONE, &proj, err));
     SDXL_TRY(backend_geglu(be, &proj, &gated, err));
-    SDXL_TRY(backend_linear(be, &gated, &blk->ff_out, &blk->ff_out_bias, BACKEND_ACT_NONE, &y,
-                            err));
-    return backend_add(be, x, &y, x, err);
+    return backend_linear_add(be, &gated, &blk->ff_out, &blk->ff_out_bias, x, err);
 }
 
 static sdxl_status block_forward(const transformer_block *blk, backend *be, arena *a, tensor *x,

@@ -10,6 +10,11 @@
  * inference. The block updates x in place, so a stack of blocks needs no memory beyond one
  * block's temporaries.
  *
+ * Fewer, fuller products (at 512² a block's products are small, and every launch counts): the
+ * projections of one input are stacked into one weight and run as one grouped product
+ * (attn1's q, k and v; attn2's k and v of the text), and each residual (to_out.0, ff.net.2) is
+ * added in its product's epilogue (backend_linear_add).
+ *
  *     transformer_block blk = {0};
  *     st = transformer_block_load(&w, "down_blocks.1.attentions.0.transformer_blocks.0",
  *                                 640, 10, 2048, &blk, err);
@@ -28,8 +33,11 @@
 #define TRANSFORMER_BLOCK_NORM_EPS 1e-5f
 
 typedef struct attention_weights {
-    tensor to_q;        /* LINEAR [C, C] */
-    tensor to_k, to_v;  /* LINEAR [C, Dk]: Dk = C (self) or the context width (cross) */
+    /* The projections of one input, stacked (weights_load_linear_stack): LINEAR [G·C, Dk].
+     * Self-attention: to_q, to_k, to_v (G = 3, Dk = C); cross-attention: to_k, to_v of the
+     * text (G = 2, Dk the context width). */
+    tensor stacked;
+    tensor to_q;        /* cross-attention's to_q: LINEAR [C, C] (zeroed for self-attention) */
     tensor to_out;      /* to_out.0: LINEAR [C, C] */
     tensor to_out_bias; /* VECTOR [C] */
 } attention_weights;

@@ -113,10 +113,10 @@ static void release_file_pages(const st_tensor *t)
         madvise((void *)begin, end - begin, MADV_DONTNEED);
 }
 
-sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *shape,
-                         tensor *out, sdxl_error *err, const char *name_fmt, ...)
+/* The tensor `name` of the file, which must have exactly the given shape. */
+static sdxl_status find_tensor(const weights *w, const char *name, int ndim,
+                               const int64_t *shape, const st_tensor **out, sdxl_error *err)
 {
-    FORMAT_NAME_OR_RETURN(name, WEIGHTS_NAME_MAX, err, name_fmt);
     const st_tensor *t = safetensors_find(&w->file, name);
     char want[96], have[96];
     if (!t)
@@ -132,9 +132,13 @@ sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *
                          "%s: tensor \"%s\" has shape %s but the model's config.json implies %s",
                          w->file.path, name, shape_str(t->ndim, t->shape, have, sizeof have),
                          shape_str(ndim, shape, want, sizeof want));
-    sdxl_status st = backend_weight_upload(w->be, kind, ndim, shape, t->type, t->data, out, err);
-    if (st != SDXL_OK)
-        return error_prefix(err, st, "%s: tensor \"%s\"", w->file.path, name);
+    *out = t;
+    return SDXL_OK;
+}
+
+/* After t is on the backend: marks it used, drops its pages, reports progress. */
+static sdxl_status tensor_uploaded(weights *w, const st_tensor *t, sdxl_error *err)
+{
     w->used[t - w->file.tensors] = true;
     release_file_pages(t);
     if (w->progress) {
@@ -144,6 +148,18 @@ sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *
             return error_set(err, SDXL_ERR_CANCELLED, "model loading cancelled");
     }
     return SDXL_OK;
+}
+
+sdxl_status weights_load(weights *w, tensor_kind kind, int ndim, const int64_t *shape,
+                         tensor *out, sdxl_error *err, const char *name_fmt, ...)
+{
+    FORMAT_NAME_OR_RETURN(name, WEIGHTS_NAME_MAX, err, name_fmt);
+    const st_tensor *t;
+    SDXL_TRY(find_tensor(w, name, ndim, shape, &t, err));
+    sdxl_status st = backend_weight_upload(w->be, kind, ndim, shape, t->type, t->data, out, err);
+    if (st != SDXL_OK)
+        return error_prefix(err, st, "%s: tensor \"%s\"", w->file.path, name);
+    return tensor_uploaded(w, t, err);
 }
 
 sdxl_status weights_load_vector(weights *w, int64_t n, tensor *t, sdxl_error *err,
@@ -160,6 +176,76 @@ sdxl_status weights_load_linear(weights *w, int64_t out, int64_t in, tensor *wei
     SDXL_TRY(weights_load(w, TENSOR_WEIGHT_LINEAR, 2, (int64_t[]){out, in}, weight, err,
                           "%s.weight", name));
     return bias ? weights_load_vector(w, out, bias, err, "%s.bias", name) : SDXL_OK;
+}
+
+static bool is_float_type(dtype t)
+{
+    return t == DTYPE_F32 || t == DTYPE_F16 || t == DTYPE_BF16 || t == DTYPE_F64;
+}
+
+/* Uploads the n tensors ts, of equal sizes, one after another as one weight of the given kind
+ * and shape. Tensors of one type go as they are; of mixed float types, through f32 (the
+ * backends convert through f32 anyway, so the bits are those of separate uploads). */
+static sdxl_status upload_stack(weights *w, tensor_kind kind, const st_tensor *const *ts, int n,
+                                int ndim, const int64_t *shape, tensor *out, sdxl_error *err)
+{
+    dtype type = ts[0]->type;
+    for (int i = 1; i < n; i++)
+        if (ts[i]->type != type)
+            type = DTYPE_F32;
+    for (int i = 0; type == DTYPE_F32 && i < n; i++)
+        if (!is_float_type(ts[i]->type))
+            return error_set(err, SDXL_ERR_UNSUPPORTED,
+                             "%s: tensor \"%s\" is %s; weights are F32, F16, BF16 or F64",
+                             w->file.path, ts[i]->name, dtype_name(ts[i]->type));
+    size_t each = ts[0]->numel * dtype_size(type);
+    unsigned char *host = malloc(each * (size_t)n);
+    if (!host)
+        return error_set(err, SDXL_ERR_OUT_OF_MEMORY,
+                         "%s: out of memory stacking %d tensors of %zu bytes from \"%s\"",
+                         w->file.path, n, each, ts[0]->name);
+    for (int i = 0; i < n; i++) {
+        if (ts[i]->type == type)
+            memcpy(host + (size_t)i * each, ts[i]->data, each);
+        else
+            dtype_to_f32(ts[i]->type, ts[i]->data, (float *)(host + (size_t)i * each),
+                         ts[i]->numel);
+    }
+    sdxl_status st = backend_weight_upload(w->be, kind, ndim, shape, type, host, out, err);
+    free(host);
+    if (st != SDXL_OK)
+        return error_prefix(err, st, "%s: tensor \"%s\" and the %d stacked after it",
+                            w->file.path, ts[0]->name, n - 1);
+    for (int i = 0; i < n; i++)
+        SDXL_TRY(tensor_uploaded(w, ts[i], err));
+    return SDXL_OK;
+}
+
+sdxl_status weights_load_linear_stack(weights *w, const char *prefix, int groups,
+                                      const char *const *modules, int64_t out, int64_t in,
+                                      tensor *weight, tensor *bias, sdxl_error *err)
+{
+    const st_tensor *ws[WEIGHTS_STACK_MAX], *bs[WEIGHTS_STACK_MAX];
+    if (groups < 1 || groups > WEIGHTS_STACK_MAX)
+        return error_set(err, SDXL_ERR_INTERNAL, "%s: %d weights to stack (1 to %d)", prefix,
+                         groups, WEIGHTS_STACK_MAX);
+    for (int g = 0; g < groups; g++) {
+        char name[WEIGHTS_NAME_MAX];
+        int len = snprintf(name, sizeof name, "%s.%s.weight", prefix, modules[g]);
+        if (len < 0 || (size_t)len >= sizeof name)
+            return error_set(err, SDXL_ERR_INTERNAL, "tensor name longer than %zu bytes: %s...",
+                             sizeof name - 1, name);
+        SDXL_TRY(find_tensor(w, name, 2, (int64_t[]){out, in}, &ws[g], err));
+        if (!bias)
+            continue;
+        snprintf(name, sizeof name, "%s.%s.bias", prefix, modules[g]); /* shorter: fits */
+        SDXL_TRY(find_tensor(w, name, 1, &out, &bs[g], err));
+    }
+    SDXL_TRY(upload_stack(w, TENSOR_WEIGHT_LINEAR, ws, groups, 2, (int64_t[]){groups * out, in},
+                          weight, err));
+    return bias ? upload_stack(w, TENSOR_WEIGHT_VECTOR, bs, groups, 1,
+                               (int64_t[]){groups * out}, bias, err)
+                : SDXL_OK;
 }
 
 sdxl_status weights_load_conv(weights *w, int64_t out, int64_t in, int64_t k, tensor *weight,

@@ -70,6 +70,20 @@ sdxl_status weights_load_vector(weights *w, int64_t n, tensor *t, sdxl_error *er
 sdxl_status weights_load_linear(weights *w, int64_t out, int64_t in, tensor *weight,
                                 tensor *bias, sdxl_error *err, const char *name_fmt, ...)
     SDXL_PRINTF(7, 8);
+/* G nn.Linear modules of one shape stacked along the output dimension, for one grouped product
+ * (backend_linear_groups): PREFIX.MODULE.weight for each of the `groups` modules, in that
+ * order, as one LINEAR [G·out, in], and when bias is not NULL their PREFIX.MODULE.bias as one
+ * VECTOR [G·out]. Each tensor is checked as weights_load_linear checks it (missing or shaped
+ * otherwise), in the order given, and counts as used once the stack is uploaded.
+ *
+ *     st = weights_load_linear_stack(&w, "text_model.encoder.layers.0.self_attn", 3,
+ *                                    (const char *const[]){"k_proj", "v_proj", "q_proj"},
+ *                                    768, 768, &l->kvq_w, &l->kvq_b, err);
+ */
+#define WEIGHTS_STACK_MAX 4
+sdxl_status weights_load_linear_stack(weights *w, const char *prefix, int groups,
+                                      const char *const *modules, int64_t out, int64_t in,
+                                      tensor *weight, tensor *bias, sdxl_error *err);
 /* nn.Conv2d with a k×k kernel: NAME.weight CONV [out, in, k, k] and NAME.bias VECTOR [out]. */
 sdxl_status weights_load_conv(weights *w, int64_t out, int64_t in, int64_t k, tensor *weight,
                               tensor *bias, sdxl_error *err, const char *name_fmt, ...)

@@ -765,6 +765,28 @@ sdxl_status backend_convert(backend *b, const tensor *x, tensor *y, sdxl_error *
     return b->ops->convert(b, x, y, err);
 }
 
+sdxl_status backend_normalize_pixels(backend *b, const tensor *x, tensor *y, sdxl_error *err)
+{
+    const char *op = "normalize_pixels";
+    SDXL_TRY(check_activation(op, "x", x, DTYPE_U8, err));
+    SDXL_TRY(check_ew_act(b, op, "y", y, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
+    RUN_OR_PLAN(op, y, x);
+    return b->ops->normalize_pixels(b, x, y, err);
+}
+
+sdxl_status backend_denormalize_pixels(backend *b, const tensor *x, tensor *y, sdxl_error *err)
+{
+    const char *op = "denormalize_pixels";
+    SDXL_TRY(check_ew_act(b, op, "x", x, err));
+    SDXL_TRY(check_activation(op, "y", y, DTYPE_U8, err));
+    SDXL_TRY(check_same_shape(op, "x", x, "y", y, err));
+    SDXL_TRY(check_disjoint(op, "y", y, "x", x, err));
+    RUN_OR_PLAN(op, y, x);
+    return b->ops->denormalize_pixels(b, x, y, err);
+}
+
 sdxl_status backend_add_channels(backend *b, const tensor *x, const tensor *e, tensor *y,
                                  sdxl_error *err)
 {

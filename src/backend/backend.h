@@ -278,6 +278,19 @@ sdxl_status backend_gaussian_sample(backend *b, const tensor *mean, const tensor
  * latents and the UNet's F16 inputs, through the scheduler's F32). Not in place. */
 sdxl_status backend_convert(backend *b, const tensor *x, tensor *y, sdxl_error *err);
 
+/* Pixels to the VAE's input and its output back to pixels, as diffusers' VaeImageProcessor
+ * computes them (after its resize; before its PIL conversion), so that a picture crosses to
+ * and from the device as bytes:
+ *   normalize:   y = 2 · (x / 255) − 1, x U8; float32, rounded after each operation, then to
+ *                y's type (F32 or the compute type).
+ *   denormalize: y = numpy's round(clamp(x / 2 + 0.5, 0, 1) · 255) (half to even) as U8, from
+ *                x of F32 or the compute type, in float32; NaN gives 0 (numpy's cast of NaN to
+ *                uint8 is undefined; x86 gives 0).
+ * Same shapes; not in place. */
+sdxl_status backend_normalize_pixels(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+sdxl_status backend_denormalize_pixels(backend *b, const tensor *x, tensor *y,
+                                       sdxl_error *err);
+
 /* y[n, ..., c] = x[n, ..., c] + e[n, c]: one vector per image added at every position (the
  * UNet's time embedding into a resnet). x [N, ..., C] (ndim >= 2); e [N, C]. In place
  * allowed (y may be x). */
@@ -396,6 +409,8 @@ typedef struct backend_ops {
                                    const tensor *noise, tensor *y, sdxl_error *err);
     /* x may be of any float type, y of F32 or the compute type. */
     sdxl_status (*convert)(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+    sdxl_status (*normalize_pixels)(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+    sdxl_status (*denormalize_pixels)(backend *b, const tensor *x, tensor *y, sdxl_error *err);
     sdxl_status (*add_channels)(backend *b, const tensor *x, const tensor *e, tensor *y,
                                 sdxl_error *err);
     sdxl_status (*upsample_nearest2x)(backend *b, const tensor *x, tensor *y, sdxl_error *err);

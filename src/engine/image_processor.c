@@ -1,12 +1,8 @@
 /*
- * image_processor.c — diffusers' VaeImageProcessor for SDXL (see image_processor.h).
- *
- * The float operations are written one per statement, in diffusers' order, so that with
- * -ffp-contract=off each is rounded to float32 exactly where numpy or torch rounds it.
+ * image_processor.c — the host's part of diffusers' VaeImageProcessor for SDXL: the size and
+ * the resize (see image_processor.h).
  */
 #include "engine/image_processor.h"
-
-#include <math.h>
 
 sdxl_status image_processor_size(int image_width, int image_height, int requested_width,
                                  int requested_height, int vae_scale_factor, int *width,
@@ -28,56 +24,18 @@ sdxl_status image_processor_size(int image_width, int image_height, int requeste
     return SDXL_OK;
 }
 
-void image_processor_normalize(const uint8_t *in, size_t n, float *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        float x = (float)in[i] / 255.0f; /* np.array(image).astype(np.float32) / 255.0 */
-        float twice = 2.0f * x;          /* 2.0 * images - 1.0, one rounding per operation */
-        out[i] = twice - 1.0f;
-    }
-}
-
-void image_processor_denormalize(const float *in, size_t n, uint8_t *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        float half = in[i] / 2.0f; /* (images / 2 + 0.5).clamp(0, 1) */
-        float y = half + 0.5f;
-        if (isnan(y)) {
-            out[i] = 0;
-            continue;
-        }
-        y = y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y;
-        float scaled = y * 255.0f;          /* (images * 255) in float32 */
-        out[i] = (uint8_t)nearbyintf(scaled); /* .round(): half to even (default rounding mode) */
-    }
-}
-
-sdxl_status image_processor_preprocess(const image *img, int width, int height, float *out,
-                                       sdxl_error *err)
+sdxl_status image_processor_preprocess(const image *img, int width, int height, image *resized,
+                                       const image **out, sdxl_error *err)
 {
     if (width < 1 || height < 1)
         return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
                          "preprocess to %dx%d: width and height must be at least 1", width,
                          height);
     if (img->width == width && img->height == height) {
-        image_processor_normalize(img->pixels, (size_t)width * height * 3, out);
+        *out = img;
         return SDXL_OK;
     }
-    image resized;
-    sdxl_status st = image_resize_lanczos(img, width, height, &resized, err);
-    if (st != SDXL_OK)
-        return st;
-    image_processor_normalize(resized.pixels, (size_t)width * height * 3, out);
-    image_free(&resized);
-    return SDXL_OK;
-}
-
-sdxl_status image_processor_postprocess(const float *in, int width, int height, image *out,
-                                        sdxl_error *err)
-{
-    sdxl_status st = image_alloc(out, width, height, err);
-    if (st != SDXL_OK)
-        return st;
-    image_processor_denormalize(in, (size_t)width * height * 3, out->pixels);
+    SDXL_TRY(image_resize_lanczos(img, width, height, resized, err));
+    *out = resized;
     return SDXL_OK;
 }

@@ -5,14 +5,13 @@
  *
  * Preprocess (img2img):  size = each side rounded DOWN to a multiple of vae_scale_factor
  *                        (get_default_height_width); PIL Lanczos resize when that changes it;
- *                        x = float32(u8) / 255 (numpy, float32), then 2·x − 1 (torch, float32),
- *                        rounded after each operation.
- * Postprocess:           y = clamp(x / 2 + 0.5, 0, 1) (torch, float32), then numpy's
- *                        (y · 255).round() — float32 product, round half to even — to uint8.
- *                        NaN becomes 0 (numpy's cast of NaN to uint8 is undefined; x86 gives 0).
+ *                        then x / 255 · 2 − 1 in float32 (backend_normalize_pixels).
+ * Postprocess:           clamp(x / 2 + 0.5, 0, 1) · 255 rounded half to even, to uint8
+ *                        (backend_denormalize_pixels).
  *
- * Host memory only: pixels are [height, width, 3] (NHWC for one image); the engine copies them
- * to and from its backend. For a batch, call once per image with out pointing at its slot.
+ * The two arithmetic halves are backend ops, so that pictures cross to and from a GPU as
+ * bytes; this file keeps the host's part: the size and the resize. Pixels are
+ * [height, width, 3] (NHWC for one image).
  */
 #ifndef SDXL_ENGINE_IMAGE_PROCESSOR_H
 #define SDXL_ENGINE_IMAGE_PROCESSOR_H
@@ -30,17 +29,10 @@ sdxl_status image_processor_size(int image_width, int image_height, int requeste
                                  int requested_height, int vae_scale_factor, int *width,
                                  int *height, sdxl_error *err);
 
-/* img to out[height][width][3] in [-1, 1], resizing (Lanczos, as Pillow) when img's size is not
- * width × height. width and height come from image_processor_size. */
-sdxl_status image_processor_preprocess(const image *img, int width, int height, float *out,
-                                       sdxl_error *err);
-
-/* The elementwise halves of the two directions, on n values. */
-void image_processor_normalize(const uint8_t *in, size_t n, float *out);
-void image_processor_denormalize(const float *in, size_t n, uint8_t *out);
-
-/* in[height][width][3] (the VAE decoder's output) to a new image (image_free). */
-sdxl_status image_processor_postprocess(const float *in, int width, int height, image *out,
-                                        sdxl_error *err);
+/* The picture the VAE encodes: *out = img when img is width × height, else img resized as
+ * Pillow's Lanczos filter does into *resized (then *out = resized; image_free it). width and
+ * height come from image_processor_size. */
+sdxl_status image_processor_preprocess(const image *img, int width, int height, image *resized,
+                                       const image **out, sdxl_error *err);
 
 #endif /* SDXL_ENGINE_IMAGE_PROCESSOR_H */

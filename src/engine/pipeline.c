@@ -5,14 +5,14 @@
  * Everything stays on the backend from the first stage to the last: the latents (F32, as
  * diffusers' scheduler keeps them), the VAE's sample, guidance and every scheduler step are
  * backend ops, and the VAE's tensors pass to the UNet's backend and back by backend_convert.
- * The host copies of a request are three: the preprocessed picture up, the decoded pictures
- * down, and ONE upload of the run's other inputs, made before the first stage: the time ids,
- * the timesteps, and every random number the run draws. The numbers are drawn on the host
- * because torch's CPU generator is sequential (each image's mt19937 stream gives, in order, ε
- * for the VAE sample and add_noise's noise, or the initial noise, then one noise per step that
- * draws), exactly the draws diffusers makes; each [C, h, w] draw is transposed to the
- * backend's [h, w, C] on the way. on_latents, when set, reads the latents back (a debugging
- * aid).
+ * The host copies of a request are three: the picture up and the decoded pictures down, as
+ * bytes (the [-1, 1] conversions are backend ops), and ONE upload of the run's other inputs,
+ * made before the first stage: the time ids, the timesteps, and every random number the run
+ * draws. The numbers are drawn on the host because torch's CPU generator is sequential
+ * (each image's mt19937 stream gives, in order, ε for the VAE sample and add_noise's noise, or
+ * the initial noise, then one noise per step that draws), exactly the draws diffusers makes;
+ * each [C, h, w] draw is transposed to the backend's [h, w, C] on the way. on_latents, when
+ * set, reads the latents back (a debugging aid).
  *
  * Images of a batch are VAE-encoded once (they share the input picture) and decoded one at a
  * time: a batch row's bits do not depend on the batch (backend.h), and the decoder's
@@ -75,7 +75,6 @@ typedef struct run {
     float *inputs;          /* [layout.draws + draws · B·n] the upload, as layout says */
     float *draw;            /* [C, h, w] one draw before its transpose */
     float *shown;           /* [2 · B·n] on_latents: as read, then as NCHW; NULL without it */
-    float *pixels;          /* [H·W·3] the preprocessed or decoded image */
     text_tensors text;
 } run;
 
@@ -157,9 +156,14 @@ static sdxl_status stage_encode(run *r, sdxl_error *err)
     SDXL_TRY(pipeline_encode_alloc(m, r->a, sh, &e, err));
     const sdxl_image *in = r->req->init_image;
     image picture = {.width = in->width, .height = in->height, .pixels = in->pixels};
-    SDXL_TRY(image_processor_preprocess(&picture, sh->width, sh->height, r->pixels, err));
-    SDXL_TRY(backend_tensor_write(m->vae_be, &e.image, DTYPE_F32, r->pixels,
-                             (size_t)sh->width * sh->height * 3, err));
+    image resized = {0};
+    const image *sized;
+    SDXL_TRY(image_processor_preprocess(&picture, sh->width, sh->height, &resized, &sized, err));
+    sdxl_status st = backend_tensor_write(m->vae_be, &e.pixels, DTYPE_U8, sized->pixels,
+                                          (size_t)tensor_numel(&e.pixels), err);
+    image_free(&resized);
+    SDXL_TRY(st);
+    SDXL_TRY(backend_normalize_pixels(m->vae_be, &e.pixels, &e.image, err));
     SDXL_TRY(vae_graph_encode(&r->s->graphs, m->vae, m->vae_be, r->a, &m->tiling, &e.image,
                               &e.mean, &e.logvar, err));
     SDXL_TRY(backend_convert(m->be, &e.mean, &e.mean32, err));
@@ -275,10 +279,15 @@ static sdxl_status stage_decode(run *r, sdxl_error *err)
         SDXL_TRY(backend_convert(m->vae_be, &z.scaled, &z.latents, err));
         SDXL_TRY(vae_graph_decode(&r->s->graphs, m->vae, m->vae_be, r->a, &m->tiling, &z.latents,
                                   &z.image, err));
-        size_t values = (size_t)sh->width * sh->height * 3;
-        SDXL_TRY(backend_tensor_read(m->vae_be, &z.image, DTYPE_F32, r->pixels, values, err));
+        SDXL_TRY(backend_denormalize_pixels(m->vae_be, &z.image, &z.pixels, err));
         image decoded;
-        SDXL_TRY(image_processor_postprocess(r->pixels, sh->width, sh->height, &decoded, err));
+        SDXL_TRY(image_alloc(&decoded, sh->width, sh->height, err));
+        sdxl_status st = backend_tensor_read(m->vae_be, &z.pixels, DTYPE_U8, decoded.pixels,
+                                             (size_t)tensor_numel(&z.pixels), err);
+        if (st != SDXL_OK) {
+            image_free(&decoded);
+            return st;
+        }
         r->out->images[i] = (sdxl_image){
             .width = decoded.width, .height = decoded.height, .pixels = decoded.pixels};
         if (r->req->on_image)
@@ -335,16 +344,14 @@ static sdxl_status run_schedule(run *r, sdxl_error *err)
 static sdxl_status run_alloc(run *r, sdxl_error *err)
 {
     const pipeline_shape *sh = &r->req->shape;
-    size_t pixels = (size_t)sh->width * sh->height * 3;
     size_t inputs = (size_t)(r->layout.draws + r->draws * r->layout.draw_size);
     r->gens = malloc((size_t)r->batch * sizeof *r->gens);
     r->inputs = malloc(inputs * sizeof(float));
     r->draw = malloc(r->n * sizeof(float));
     r->shown = r->req->on_latents ? malloc(2 * (size_t)r->batch * r->n * sizeof(float)) : NULL;
-    r->pixels = malloc(pixels * sizeof(float));
     r->out->images = calloc((size_t)r->batch, sizeof *r->out->images);
     r->out->seeds = malloc((size_t)r->batch * sizeof *r->out->seeds);
-    if (!r->gens || !r->inputs || !r->draw || (r->req->on_latents && !r->shown) || !r->pixels ||
+    if (!r->gens || !r->inputs || !r->draw || (r->req->on_latents && !r->shown) ||
         !r->out->images || !r->out->seeds)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY,
                          "no host memory for a %dx%d batch of %d", sh->width, sh->height,
@@ -359,7 +366,6 @@ static void run_free(run *r)
     free(r->inputs);
     free(r->draw);
     free(r->shown);
-    free(r->pixels);
 }
 
 static sdxl_status run_stages(run *r, size_t bytes, sdxl_error *err)

@@ -89,7 +89,9 @@ sdxl_status pipeline_encode_alloc(const sdxl_model *m, arena *a, const pipeline_
     dtype type = backend_compute_type(m->vae_be);
     int64_t latent[4];
     latent_shape(m, sh, 1, latent);
-    SDXL_TRY(tensor_alloc(&t->image, a, type, 4, (int64_t[]){1, sh->height, sh->width, 3}, err));
+    const int64_t picture[4] = {1, sh->height, sh->width, 3};
+    SDXL_TRY(tensor_alloc(&t->pixels, a, DTYPE_U8, 4, picture, err));
+    SDXL_TRY(tensor_alloc(&t->image, a, type, 4, picture, err));
     SDXL_TRY(tensor_alloc(&t->mean, a, type, 4, latent, err));
     SDXL_TRY(tensor_alloc(&t->logvar, a, type, 4, latent, err));
     SDXL_TRY(tensor_alloc(&t->mean32, a, DTYPE_F32, 4, latent, err));
@@ -118,7 +120,9 @@ sdxl_status pipeline_decode_alloc(const sdxl_model *m, arena *a, const pipeline_
     latent_shape(m, sh, 1, latent);
     SDXL_TRY(tensor_alloc(&t->scaled, a, DTYPE_F32, 4, latent, err));
     SDXL_TRY(tensor_alloc(&t->latents, a, type, 4, latent, err));
-    return tensor_alloc(&t->image, a, type, 4, (int64_t[]){1, sh->height, sh->width, 3}, err);
+    const int64_t picture[4] = {1, sh->height, sh->width, 3};
+    SDXL_TRY(tensor_alloc(&t->image, a, type, 4, picture, err));
+    return tensor_alloc(&t->pixels, a, DTYPE_U8, 4, picture, err);
 }
 
 static sdxl_status plan_stages(const sdxl_model *m, arena *a, const pipeline_shape *sh,

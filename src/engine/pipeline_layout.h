@@ -43,7 +43,8 @@ typedef struct text_tensors {
 } text_tensors;
 
 typedef struct encode_tensors {
-    tensor image;    /* [1, H, W, 3] the preprocessed picture; the VAE's type */
+    tensor pixels;   /* [1, H, W, 3] U8 the picture at the size asked for */
+    tensor image;    /* [1, H, W, 3] the same in [-1, 1]; the VAE's type */
     tensor mean;     /* [1, h, w, C] the VAE's type */
     tensor logvar;   /* [1, h, w, C] */
     tensor mean32;   /* [1, h, w, C] F32, on the UNet's backend beside the latents */
@@ -61,7 +62,8 @@ typedef struct denoise_tensors {
 typedef struct decode_tensors {
     tensor scaled;  /* [1, h, w, C] F32: one image's latents ÷ scaling factor */
     tensor latents; /* [1, h, w, C] the same in the VAE's type */
-    tensor image;   /* [1, H, W, 3] */
+    tensor image;   /* [1, H, W, 3] the decoder's output, about [-1, 1] */
+    tensor pixels;  /* [1, H, W, 3] U8 the decoded picture */
 } decode_tensors;
 
 /* UNet rows: the batch, or twice it with guidance (negative rows first). */

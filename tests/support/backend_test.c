@@ -5,6 +5,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <cmocka.h>
@@ -130,6 +131,34 @@ float *bt_read(backend *be, const tensor *t)
     assert_non_null(x);
     check(backend_tensor_read(be, t, DTYPE_F32, x, n, &err), &err);
     return x;
+}
+
+/* n values through one pixel op: in [n] of in_type to out [n] of out_type (host arrays). */
+static void run_pixels_op(backend *be, bool normalize, const void *in, void *out, size_t n)
+{
+    sdxl_error err;
+    dtype in_type = normalize ? DTYPE_U8 : DTYPE_F32, out_type = normalize ? DTYPE_F32 : DTYPE_U8;
+    arena a;
+    bt_arena(&a, 2 * n * sizeof(float) + 2 * TENSOR_ALIGN);
+    tensor x, y;
+    check(tensor_alloc(&x, &a, in_type, 1, (int64_t[]){(int64_t)n}, &err), &err);
+    check(tensor_alloc(&y, &a, out_type, 1, (int64_t[]){(int64_t)n}, &err), &err);
+    check(backend_tensor_write(be, &x, in_type, in, n, &err), &err);
+    check(normalize ? backend_normalize_pixels(be, &x, &y, &err)
+                    : backend_denormalize_pixels(be, &x, &y, &err),
+          &err);
+    check(backend_tensor_read(be, &y, out_type, out, n, &err), &err);
+    arena_free(&a);
+}
+
+void bt_normalize_pixels(backend *be, const uint8_t *in, size_t n, float *out)
+{
+    run_pixels_op(be, true, in, out, n);
+}
+
+void bt_denormalize_pixels(backend *be, const float *in, size_t n, uint8_t *out)
+{
+    run_pixels_op(be, false, in, out, n);
 }
 
 double bt_rel_error(const float *got, const double *want, size_t n)

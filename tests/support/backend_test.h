@@ -68,6 +68,10 @@ tensor bt_weight(backend *be, tensor_kind kind, int ndim, const int64_t *shape,
 /* The tensor's contents as f32 (malloc'd; caller frees). */
 float *bt_read(backend *be, const tensor *t);
 
+/* backend_normalize_pixels / backend_denormalize_pixels on n host values (F32 floats). */
+void bt_normalize_pixels(backend *be, const uint8_t *in, size_t n, float *out);
+void bt_denormalize_pixels(backend *be, const float *in, size_t n, uint8_t *out);
+
 /* max_i |got_i - want_i| / max_i |want_i|, or +inf when any got_i is NaN or infinite. */
 double bt_rel_error(const float *got, const double *want, size_t n);
 

@@ -215,8 +215,8 @@ static tensor typed_input(fixture *f, dtype type, int ndim, const int64_t *shape
 }
 
 /* The element-wise ops take F32 or the compute type (on cpu both are F32), all operands of one
- * type; convert reads any float type into F32 or the compute type. The rest is refused before
- * anything runs. */
+ * type; convert reads any float type into F32 or the compute type; the pixel ops go between U8
+ * and those. The rest is refused before anything runs. */
 static void test_elementwise_type_rule_and_its_refusals(void **state)
 {
     fixture *f = *state;
@@ -272,6 +272,23 @@ static void test_elementwise_type_rule_and_its_refusals(void **state)
                      SDXL_ERR_INVALID_ARGUMENT);
     assert_int_equal(backend_convert(f->be, &ids, &fresh, &err), SDXL_ERR_INVALID_ARGUMENT);
     assert_all_nan(f->be, &fresh);
+
+    /* The pixel ops: bytes in and floats out, or floats in and bytes out, nothing else. */
+    tensor bytes = typed_input(f, DTYPE_U8, 2, shape);
+    assert_int_equal(backend_normalize_pixels(f->be, &x, &y, &err), SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "normalize_pixels: x is F32; expected U8"));
+    assert_int_equal(backend_normalize_pixels(f->be, &bytes, &h_out, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "normalize_pixels: y is F16"));
+    assert_int_equal(backend_denormalize_pixels(f->be, &x, &fresh, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "denormalize_pixels: y is F32; expected U8"));
+    assert_int_equal(backend_denormalize_pixels(f->be, &x5, &bytes, &err),
+                     SDXL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "differ in shape"));
+    assert_all_nan(f->be, &fresh);
+    assert_int_equal(backend_normalize_pixels(f->be, &bytes, &y, &err), SDXL_OK);
+    assert_int_equal(backend_denormalize_pixels(f->be, &y, &bytes, &err), SDXL_OK);
 
     /* Accepted: F32 everywhere, and F16 or BF16 read into F32. */
     assert_int_equal(backend_convert(f->be, &h, &y, &err), SDXL_OK);

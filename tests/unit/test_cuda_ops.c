@@ -1057,6 +1057,58 @@ static void test_scheduler_ops(void **state)
     reset(f, hm, dm);
 }
 
+/* The pictures' two crossings: every byte to [-1, 1] (in the compute type and F32), and
+ * floats back to bytes, ties, NaN and infinities among them: the cpu's bytes exactly. */
+static void test_pixel_ops(void **state)
+{
+    fixture *f = need_gpu(state);
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t shape[4] = {1, 96, 128, 3};
+    size_t n = numel_of(4, shape);
+    uint8_t *bytes = malloc(n), *want = malloc(n), *got = malloc(n);
+    float *unit = malloc(n * sizeof(float)), *x = bt_random(&f->rng, n, 1.3f);
+    assert_true(bytes && want && got && unit);
+    for (size_t i = 0; i < n; i++)
+        bytes[i] = (uint8_t)(i * 37 % 256);
+    bt_normalize_pixels(f->cpu, bytes, n, unit);
+    const dtype types[2] = {DTYPE_F32, f->type};
+    for (int t = 0; t < 2; t++) {
+        tensor pixels, y;
+        expect_ok(tensor_alloc(&pixels, &f->device, DTYPE_U8, 4, shape, &err), &err);
+        expect_ok(tensor_alloc(&y, &f->device, types[t], 4, shape, &err), &err);
+        expect_ok(backend_tensor_write(f->gpu, &pixels, DTYPE_U8, bytes, n, &err), &err);
+        expect_ok(backend_normalize_pixels(f->gpu, &pixels, &y, &err), &err);
+        void *expected = malloc(n * sizeof(float)), *bits = read_bits(f, &y);
+        assert_non_null(expected);
+        dtype_from_f32(types[t], unit, expected, n);
+        assert_memory_equal(bits, expected, n * dtype_size(types[t]));
+        free(bits);
+        free(expected);
+
+        /* Back: values the type holds exactly, so both sides start from the same floats. */
+        x[0] = NAN;
+        x[1] = INFINITY;
+        x[2] = -INFINITY;
+        x[3] = (128.5f / 255.0f - 0.5f) * 2.0f;
+        x[4] = 0.0f;
+        round_to_type(types[t], x, n);
+        bt_denormalize_pixels(f->cpu, x, n, want);
+        tensor image = types[t] == DTYPE_F32 ? gpu_f32(f, 4, shape, x) : gpu_tensor(f, 4, shape, x);
+        expect_ok(backend_denormalize_pixels(f->gpu, &image, &pixels, &err), &err);
+        expect_ok(backend_tensor_read(f->gpu, &pixels, DTYPE_U8, got, n, &err), &err);
+        assert_memory_equal(got, want, n);
+        printf("  %-4s normalize_pixels and denormalize_pixels %s: exact\n", dtype_name(f->type),
+               dtype_name(types[t]));
+    }
+    free(bytes);
+    free(want);
+    free(got);
+    free(unit);
+    free(x);
+    reset(f, hm, dm);
+}
+
 /* ---- fused products: residual in the epilogue, grouped projections ------------------------- */
 
 /* A check of linear_add (groups 0: one weight, y [b, t, n] starting as a residual) or of
@@ -1219,7 +1271,8 @@ static void test_create(void **state)
         cmocka_unit_test(test_activations), cmocka_unit_test(test_arithmetic),                     \
         cmocka_unit_test(test_layout), cmocka_unit_test(test_same_bits),                           \
         cmocka_unit_test(test_record), cmocka_unit_test(test_share_queue),                         \
-        cmocka_unit_test(test_scheduler_ops), cmocka_unit_test(test_linear_fused)
+        cmocka_unit_test(test_scheduler_ops), cmocka_unit_test(test_linear_fused),           \
+        cmocka_unit_test(test_pixel_ops)
 
 int main(void)
 {

@@ -1,7 +1,8 @@
 /*
  * test_image_processor.c — diffusers' VaeImageProcessor for SDXL: preprocess (size rounded
- * down to a multiple of 8, Lanczos resize, [-1, 1]) and postprocess (to uint8 with round half
- * to even) equal diffusers bit for bit (tests/golden/data/image_processor.safetensors, from
+ * down to a multiple of 8, Lanczos resize, then the cpu backend's backend_normalize_pixels to
+ * [-1, 1]) and postprocess (backend_denormalize_pixels: to uint8 with round half to even)
+ * equal diffusers bit for bit (tests/golden/data/image_processor.safetensors, from
  * tools/reference/image_goldens.py; postprocess inputs include every rounding tie). The goldens
  * are diffusers' NCHW; sdxld's processor is NHWC, so the test transposes.
  */
@@ -17,7 +18,10 @@
 #include <string.h>
 
 #include "engine/image_processor.h"
+#include "support/backend_test.h"
 #include "support/golden.h"
+
+static backend *cpu; /* the group's: the pixel arithmetic is a backend op */
 
 /* [1, 3, h, w] → [h, w, 3]. */
 static float *nchw_to_nhwc(const float *in, int h, int w)
@@ -78,7 +82,11 @@ static void check_preprocess(const golden_shape *in_shape, const float *in,
     assert_int_equal(w, out_shape->dims[3]);
     float *got = malloc(sizeof *got * out_shape->numel);
     assert_non_null(got);
-    GOLDEN_ASSERT_OK(image_processor_preprocess(&img, w, h, got, &err), err);
+    image resized = {0};
+    const image *sized;
+    GOLDEN_ASSERT_OK(image_processor_preprocess(&img, w, h, &resized, &sized, &err), err);
+    bt_normalize_pixels(cpu, sized->pixels, out_shape->numel, got);
+    image_free(&resized);
     float *want_nhwc = nchw_to_nhwc(want, h, w);
     char label[64];
     snprintf(label, sizeof label, "preprocess %dx%d -> %dx%d", img.width, img.height, w, h);
@@ -92,21 +100,21 @@ static void check_preprocess(const golden_shape *in_shape, const float *in,
 static void check_postprocess(const golden_shape *in_shape, const float *in,
                               const golden_shape *out_shape, const float *want)
 {
-    sdxl_error err = {0};
     assert_int_equal(in_shape->dims[1], 3);
     int h = (int)in_shape->dims[2], w = (int)in_shape->dims[3];
     float *in_nhwc = nchw_to_nhwc(in, h, w);
-    image img;
-    GOLDEN_ASSERT_OK(image_processor_postprocess(in_nhwc, w, h, &img, &err), err);
-    free(in_nhwc);
     assert_int_equal(out_shape->numel, (size_t)w * h * 3);
+    uint8_t *bytes = malloc(out_shape->numel);
     float *got = malloc(sizeof *got * out_shape->numel);
+    assert_non_null(bytes);
     assert_non_null(got);
+    bt_denormalize_pixels(cpu, in_nhwc, out_shape->numel, bytes);
     for (size_t j = 0; j < out_shape->numel; j++)
-        got[j] = img.pixels[j];
+        got[j] = bytes[j];
     GOLDEN_ASSERT_CLOSE("postprocess", got, want, out_shape->numel, 0.0, 0.0);
     free(got);
-    image_free(&img);
+    free(bytes);
+    free(in_nhwc);
 }
 
 static void test_preprocess_equals_diffusers(void **state)
@@ -124,7 +132,7 @@ static void test_postprocess_rounds_ties_to_even(void **state)
 {
     const float in[] = {-1.0f, 1.0f, 0.0f, -0.99607843f, 2.0f, -2.0f, NAN, INFINITY, -INFINITY};
     uint8_t out[9];
-    image_processor_denormalize(in, 9, out);
+    bt_denormalize_pixels(cpu, in, 9, out);
     const uint8_t want[] = {0, 255, 128, 0, 255, 0, 0, 255, 0};
     for (int i = 0; i < 9; i++)
         assert_int_equal(out[i], want[i]);
@@ -134,7 +142,7 @@ static void test_postprocess_rounds_ties_to_even(void **state)
         float y = x / 2.0f + 0.5f;
         float scaled = y * 255.0f;
         uint8_t v;
-        image_processor_denormalize(&x, 1, &v);
+        bt_denormalize_pixels(cpu, &x, 1, &v);
         if (scaled == 128.5f)
             assert_int_equal(v, 128);
         else
@@ -148,14 +156,14 @@ static void test_normalize_covers_every_byte(void **state)
     for (int i = 0; i < 256; i++)
         in[i] = (uint8_t)i;
     float out[256];
-    image_processor_normalize(in, 256, out);
+    bt_normalize_pixels(cpu, in, 256, out);
     assert_true(out[0] == -1.0f);
     assert_true(out[255] == 1.0f);
     for (int i = 1; i < 256; i++)
         assert_true(out[i] > out[i - 1]);
     /* Back again: every byte survives the round trip. */
     uint8_t back[256];
-    image_processor_denormalize(out, 256, back);
+    bt_denormalize_pixels(cpu, out, 256, back);
     for (int i = 0; i < 256; i++)
         assert_int_equal(back[i], i);
 }
@@ -187,6 +195,18 @@ static void test_size_rounds_down_to_the_scale_factor(void **state)
                      SDXL_ERR_INVALID_ARGUMENT);
 }
 
+static int setup(void **state)
+{
+    cpu = bt_backend("cpu", 2);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    backend_destroy(cpu);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,5 +216,5 @@ int main(void)
         cmocka_unit_test(test_normalize_covers_every_byte),
         cmocka_unit_test(test_size_rounds_down_to_the_scale_factor),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

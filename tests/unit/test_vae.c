@@ -24,7 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/image_processor.h"
 #include "engine/rng.h"
 #include "engine/vae.h"
 #include "engine/vae_tensors.h"
@@ -280,7 +279,7 @@ static void posterior_sample_matches_pipeline(void **state)
     for (size_t i = 0; i < ps.numel; i++)
         bytes[i] = (uint8_t)pixels[i];
     float *picture = malloc(sizeof(float) * ps.numel);
-    image_processor_normalize(bytes, ps.numel, picture);
+    bt_normalize_pixels(be, bytes, ps.numel, picture);
     float *mean, *logvar;
     encode(v, be, NULL, picture, 1, h, w, &mean, &logvar);
 

@@ -134,6 +134,8 @@ sdxl_status cpu_gaussian_sample(backend *b, const tensor *mean, const tensor *lo
                                 const tensor *noise, tensor *y, sdxl_error *err);
 /* x of any float type (F16 and BF16 tensors are host memory like any other here). */
 sdxl_status cpu_convert(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+sdxl_status cpu_normalize_pixels(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+sdxl_status cpu_denormalize_pixels(backend *b, const tensor *x, tensor *y, sdxl_error *err);
 sdxl_status cpu_add_channels(backend *b, const tensor *x, const tensor *e, tensor *y,
                              sdxl_error *err);
 

@@ -1,7 +1,8 @@
 /*
  * cpu_elementwise.c — element-wise ops: activations, GEGLU, add / multiply with broadcast,
  * scaled add, affine scale, division by a scalar, clamp, the VAE's Gaussian sample, the
- * per-image channel add, and conversion between float types.
+ * per-image channel add, conversion between float types, and pixels to and from the VAE's
+ * [-1, 1].
  *
  * Every element is computed on its own, so any cut of the work gives the same bits; the
  * arrays are cut into fixed chunks big enough to amortise a pool dispatch. Each product, sum
@@ -11,6 +12,7 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_math.h"
@@ -274,6 +276,58 @@ sdxl_status cpu_convert(backend *b, const tensor *x, tensor *y, sdxl_error *err)
     }
     convert_job job = {x->type, y->type, x->data, y->data};
     cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, convert_chunk,
+                       &job);
+    return SDXL_OK;
+}
+
+typedef struct pixels_job {
+    const void *x;
+    void *y;
+} pixels_job;
+
+/* 2 · (x / 255) − 1, one float rounding per operation (backend.h). */
+static void normalize_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const pixels_job *job = ctx;
+    const uint8_t *x = job->x;
+    float *y = job->y;
+    for (size_t i = begin; i < end; i++) {
+        float unit = (float)x[i] / 255.0f;
+        float twice = 2.0f * unit;
+        y[i] = twice - 1.0f;
+    }
+}
+
+/* round(clamp(x / 2 + 0.5, 0, 1) · 255), half to even (the default rounding mode); NaN → 0. */
+static void denormalize_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const pixels_job *job = ctx;
+    const float *x = job->x;
+    uint8_t *y = job->y;
+    for (size_t i = begin; i < end; i++) {
+        float half = x[i] / 2.0f;
+        float v = half + 0.5f;
+        if (isnan(v)) {
+            y[i] = 0;
+            continue;
+        }
+        v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+        y[i] = (uint8_t)nearbyintf(v * 255.0f);
+    }
+}
+
+sdxl_status cpu_normalize_pixels(backend *b, const tensor *x, tensor *y, sdxl_error *err)
+{
+    pixels_job job = {x->data, y->data};
+    cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, normalize_chunk,
+                       &job);
+    return SDXL_OK;
+}
+
+sdxl_status cpu_denormalize_pixels(backend *b, const tensor *x, tensor *y, sdxl_error *err)
+{
+    pixels_job job = {x->data, y->data};
+    cpu_parallel_range(cpu_of(b), (size_t)tensor_numel(x), ELEMENTS_PER_CHUNK, denormalize_chunk,
                        &job);
     return SDXL_OK;
 }

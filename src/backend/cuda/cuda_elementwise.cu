@@ -2,14 +2,15 @@
  * cuda_elementwise.cu — element-wise ops: activations, GEGLU, add / multiply with repetition
  * over leading dimensions, scaled add, affine scale, division by a scalar, clamp, the VAE's
  * Gaussian sample, a per-image vector added at every position (the UNet's time embedding into
- * a resnet; also a conv's bias), and conversion between float types.
+ * a resnet; also a conv's bias), conversion between float types, and pixels to and from the
+ * VAE's [-1, 1].
  *
  * One thread per output element, grid-stride; each element is computed on its own, so in-place
  * use (y == x) is safe and the bits do not depend on the launch shape. Kernels take the
  * element type from the tensors (dispatch_float_type), so the scheduler's F32 latents run on a
  * backend computing in F16 or BF16 too. The build's --fmad=false keeps every product rounded
  * on its own and `/` is IEEE division (no fast-math), so on F32 tensors add_scaled, scale,
- * div_scalar and clamp give the cpu backend's bits.
+ * div_scalar and clamp give the cpu backend's bits, and the pixel ops give them on every type.
  */
 #include "backend/cuda/cuda_device.cuh"
 
@@ -104,6 +105,33 @@ __global__ void gaussian_sample_kernel(const T *mean, const T *logvar, const T *
         float sd = expf(0.5f * to_float(logvar[i]));
         float scaled = sd * to_float(noise[i]);
         y[i] = from_float<T>(to_float(mean[i]) + scaled);
+    }
+}
+
+/* 2 · (x / 255) − 1, one float rounding per operation (backend.h). */
+template <typename T>
+__global__ void normalize_pixels_kernel(const uint8_t *x, T *y, int64_t n)
+{
+    for (int64_t i = global_thread(); i < n; i += global_stride()) {
+        float unit = (float)x[i] / 255.0f;
+        float twice = 2.0f * unit;
+        y[i] = from_float<T>(twice - 1.0f);
+    }
+}
+
+/* round(clamp(x / 2 + 0.5, 0, 1) · 255), half to even (rintf); NaN → 0. */
+template <typename T>
+__global__ void denormalize_pixels_kernel(const T *x, uint8_t *y, int64_t n)
+{
+    for (int64_t i = global_thread(); i < n; i += global_stride()) {
+        float half = to_float(x[i]) / 2.0f;
+        float v = half + 0.5f;
+        if (isnan(v)) {
+            y[i] = 0;
+            continue;
+        }
+        v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+        y[i] = (uint8_t)rintf(v * 255.0f);
     }
 }
 
@@ -225,6 +253,32 @@ extern "C" sdxl_status cuda_convert_tensor(backend *b, const tensor *x, tensor *
     if (x->type == y->type)
         return cuda_copy(b, x, y, err);
     return cuda_convert(cuda_of(b), x->type, x->data, y->type, y->data, tensor_numel(x), err);
+}
+
+extern "C" sdxl_status cuda_normalize_pixels(backend *b, const tensor *x, tensor *y,
+                                             sdxl_error *err)
+{
+    int64_t n = tensor_numel(x);
+    cudaStream_t s = cuda_of(b)->stream;
+    dispatch_float_type(y->type, [&](auto tag) {
+        using T = decltype(tag);
+        normalize_pixels_kernel<T>
+            <<<grid_for(n), BLOCK, 0, s>>>((const uint8_t *)x->data, (T *)y->data, n);
+    });
+    return cuda_check_launch("normalize_pixels kernel", err);
+}
+
+extern "C" sdxl_status cuda_denormalize_pixels(backend *b, const tensor *x, tensor *y,
+                                               sdxl_error *err)
+{
+    int64_t n = tensor_numel(x);
+    cudaStream_t s = cuda_of(b)->stream;
+    dispatch_float_type(x->type, [&](auto tag) {
+        using T = decltype(tag);
+        denormalize_pixels_kernel<T>
+            <<<grid_for(n), BLOCK, 0, s>>>((const T *)x->data, (uint8_t *)y->data, n);
+    });
+    return cuda_check_launch("denormalize_pixels kernel", err);
 }
 
 extern "C" sdxl_status cuda_add_channels(backend *b, const tensor *x, const tensor *e, tensor *y,

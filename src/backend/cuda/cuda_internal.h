@@ -213,6 +213,8 @@ sdxl_status cuda_gaussian_sample(backend *b, const tensor *mean, const tensor *l
                                  const tensor *noise, tensor *y, sdxl_error *err);
 /* The op table's convert (cuda_convert above does the work). */
 sdxl_status cuda_convert_tensor(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+sdxl_status cuda_normalize_pixels(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+sdxl_status cuda_denormalize_pixels(backend *b, const tensor *x, tensor *y, sdxl_error *err);
 sdxl_status cuda_add_channels(backend *b, const tensor *x, const tensor *e, tensor *y,
                               sdxl_error *err);
 

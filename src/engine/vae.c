@@ -139,11 +139,9 @@ static sdxl_status encode(const vae *v, backend *be, arena *a, const vae_tiling 
                                       2 * v->cfg.latent_channels},
                           err));
     vae_tile_geometry g;
-    bool tiled = false;
-    if (tiling && tiling->enabled) {
-        SDXL_TRY(vae_tiling_geometry(tiling, vae_scale(v), false, &g, err));
-        tiled = vae_tiling_applies(&g, image->shape[1], image->shape[2]);
-    }
+    bool tiled;
+    SDXL_TRY(vae_tiling_decide(tiling, vae_scale(v), false, image->shape[1], image->shape[2], &g,
+                               &tiled, err));
     if (tiled)
         SDXL_TRY(vae_tiled_run(&g, be, a, image, &moments, encode_moments, (void *)v, err));
     else
@@ -216,12 +214,11 @@ sdxl_status vae_decode(const vae *v, backend *be, arena *a, const vae_tiling *ti
                          tensor_shape_str(latents, ls, sizeof ls), v->cfg.latent_channels,
                          tensor_shape_str(image, is, sizeof is), f, f, v->cfg.out_channels);
     }
-    if (tiling && tiling->enabled) {
-        vae_tile_geometry g;
-        SDXL_TRY(vae_tiling_geometry(tiling, f, true, &g, err));
-        if (vae_tiling_applies(&g, h, w))
-            return vae_tiled_run(&g, be, a, latents, image, decode_latents, (void *)v, err);
-    }
+    vae_tile_geometry g;
+    bool tiled;
+    SDXL_TRY(vae_tiling_decide(tiling, f, true, h, w, &g, &tiled, err));
+    if (tiled)
+        return vae_tiled_run(&g, be, a, latents, image, decode_latents, (void *)v, err);
     return decode_latents((void *)v, be, a, latents, image, err);
 }
 

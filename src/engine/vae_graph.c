@@ -36,17 +36,16 @@ static sdxl_status run_decode(void *ctx, sdxl_error *err)
     return vae_decode(c->v, c->be, c->a, c->tiling, c->in, c->out, err);
 }
 
-/* Whether the call would run tile by tile (through host memory): in [B, H, W, C]. */
+/* Whether the call would run tile by tile (through host memory): in [B, H, W, C]. Knobs the
+ * tiling refuses count as tiled: the call then runs directly, and fails there. */
 static bool tiled(const vae *v, const vae_tiling *tiling, bool decode, const tensor *in)
 {
-    if (!tiling || !tiling->enabled)
-        return false;
     vae_tile_geometry g;
+    bool tiles;
     sdxl_error ignored;
-    /* Knobs the geometry refuses make the call itself fail, directly. */
-    if (vae_tiling_geometry(tiling, vae_scale(v), decode, &g, &ignored) != SDXL_OK)
-        return true;
-    return vae_tiling_applies(&g, in->shape[1], in->shape[2]);
+    return vae_tiling_decide(tiling, vae_scale(v), decode, in->shape[1], in->shape[2], &g,
+                             &tiles, &ignored) != SDXL_OK ||
+           tiles;
 }
 
 static sdxl_status run(graph_cache *c, vae_call *call, graph_call_fn fn, bool decode,

@@ -17,8 +17,9 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-sdxl_status vae_tiling_geometry(const vae_tiling *t, int f, bool decode, vae_tile_geometry *g,
-                                sdxl_error *err)
+/* The geometry for encoding or decoding with VAE scale f (see vae_tiling_decide). */
+static sdxl_status tiling_geometry(const vae_tiling *t, int f, bool decode, vae_tile_geometry *g,
+                                   sdxl_error *err)
 {
     if (t->tile_sample_size < 1 || t->tile_latent_size < 1 ||
         !(t->overlap_factor >= 0.0 && t->overlap_factor < 1.0))
@@ -43,9 +44,15 @@ sdxl_status vae_tiling_geometry(const vae_tiling *t, int f, bool decode, vae_til
     return SDXL_OK;
 }
 
-bool vae_tiling_applies(const vae_tile_geometry *g, int64_t h, int64_t w)
+sdxl_status vae_tiling_decide(const vae_tiling *t, int f, bool decode, int64_t h, int64_t w,
+                              vae_tile_geometry *g, bool *tiled, sdxl_error *err)
 {
-    return h > g->tile || w > g->tile;
+    *tiled = false;
+    if (!t || !t->enabled)
+        return SDXL_OK;
+    SDXL_TRY(tiling_geometry(t, f, decode, g, err));
+    *tiled = h > g->tile || w > g->tile;
+    return SDXL_OK;
 }
 
 /* The output side the tiles of one direction assemble into; *exact is cleared when a tile's

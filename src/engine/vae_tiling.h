@@ -45,13 +45,12 @@ typedef struct vae_tile_geometry {
     int64_t up, down;  /* output side = input side · up / down */
 } vae_tile_geometry;
 
-/* The geometry for encoding or decoding with VAE scale f; fails on knobs diffusers would not
- * run (a side or step below 1, an overlap outside [0, 1)). */
-sdxl_status vae_tiling_geometry(const vae_tiling *t, int f, bool decode, vae_tile_geometry *g,
-                                sdxl_error *err);
-
-/* Whether an input of h × w pixels is tiled under g (diffusers: either side larger than T_in). */
-bool vae_tiling_applies(const vae_tile_geometry *g, int64_t h, int64_t w);
+/* Whether encoding (or decoding) an input of h × w pixels with VAE scale f runs tile by tile
+ * under t: never when t is NULL or disabled, else when either side is larger than T_in (as
+ * diffusers decides); *g is then the tiles' geometry. Fails on knobs diffusers would not run
+ * (a side or step below 1, an overlap outside [0, 1)) when t is enabled. */
+sdxl_status vae_tiling_decide(const vae_tiling *t, int f, bool decode, int64_t h, int64_t w,
+                              vae_tile_geometry *g, bool *tiled, sdxl_error *err);
 
 /* Runs one tile: in [N, th, tw, Cin] -> out [N, th·up/down, tw·up/down, Cout] (both made by the
  * caller). Temporaries from a, released before returning. */

@@ -333,6 +333,21 @@ sdxl_status backend_synchronize(backend *b, sdxl_error *err)
     return b->ops->synchronize(b, err);
 }
 
+sdxl_status backend_wait_for(backend *b, backend *other, sdxl_error *err)
+{
+    if (other->ops != b->ops || other->params.device != b->params.device)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                         "wait_for: the %s backend on device %d cannot wait for the %s backend "
+                         "on device %d; only backends of one kind on one device share work",
+                         b->ops->name, b->params.device, other->ops->name,
+                         other->params.device);
+    SDXL_TRY(check_not_recording(b, "wait_for", err));
+    SDXL_TRY(check_not_recording(other, "wait_for", err));
+    if (b == other)
+        return SDXL_OK;
+    return b->ops->wait_for(b, other, err);
+}
+
 /* ---- operations ------------------------------------------------------------------------ */
 
 /* The operands of a linear product: x [..., K] and y activations; w a LINEAR [G·N, K] of

@@ -56,12 +56,11 @@ typedef struct backend_params {
     int n_threads;      /* host threads for the cpu backend; <= 0: every online CPU */
     int device;         /* GPU index (cuda) */
     dtype compute_type; /* float activations and weights: F32 (cpu); F16, BF16 or F32 (cuda) */
-    /* NULL, or a backend of the same kind on the same device whose queue (GPU stream) the new
-     * one shares, so that the two run their ops in the order they were called, with no wait
-     * between them: how one model computes its parts in two types (the VAE in BF16, the UNet
-     * in F16). It must outlive the new backend. The cpu backend runs ops as they are called
-     * and ignores it. */
-    backend *share_queue;
+    /* Where two backends' queues run side by side (backend_wait_for), the GPU schedules a
+     * high-priority queue's work ahead of the other's whenever both wait for it: for the
+     * latency-bound part of a pair (the text encoders beside the VAE encoder). The cpu backend
+     * ignores it. */
+    bool high_priority;
 } backend_params;
 
 backend_params backend_default_params(void);
@@ -101,6 +100,14 @@ sdxl_status backend_tensor_read(backend *b, const tensor *t, dtype host_type, vo
 
 /* Waits for every queued op; reports an error that happened while running them. */
 sdxl_status backend_synchronize(backend *b, sdxl_error *err);
+
+/* Orders two backends of the same kind on the same device (a model's parts computed in two
+ * types, e.g. the VAE in BF16 beside the UNet in F16), whose queues otherwise run side by side:
+ * the ops called on b after this call start after every op called on other before it. Needed
+ * wherever b reads a tensor other wrote, or writes memory other may still be reading. Does not
+ * block the host. The cpu backend runs ops as they are called, so there it only checks; b ==
+ * other is allowed and orders nothing. Not while either is recording. */
+sdxl_status backend_wait_for(backend *b, backend *other, sdxl_error *err);
 
 /* ---- recorded op sequences ---------------------------------------------------------------
  *
@@ -272,10 +279,9 @@ sdxl_status backend_gaussian_sample(backend *b, const tensor *mean, const tensor
 
 /* y = x converted to y's type (F32, F16, BF16 in any direction; rounded to nearest, ties to
  * even, as torch's .to()), same shape. y is F32 or b's compute type; x any float type and may
- * belong to another backend on the same device: to a backend sharing b's queue
- * (backend_params.share_queue), whose ops before this call are then done before it reads x.
- * That is how a tensor passes between a model's parts of different types (the VAE's BF16
- * latents and the UNet's F16 inputs, through the scheduler's F32). Not in place. */
+ * belong to another backend of the same kind on the same device, after backend_wait_for(b,
+ * that backend). That is how a tensor passes between a model's parts of different types (the
+ * VAE's BF16 latents and the UNet's F16 inputs, through the scheduler's F32). Not in place. */
 sdxl_status backend_convert(backend *b, const tensor *x, tensor *y, sdxl_error *err);
 
 /* Pixels to the VAE's input and its output back to pixels, as diffusers' VaeImageProcessor
@@ -365,6 +371,7 @@ typedef struct backend_ops {
     sdxl_status (*tensor_read)(backend *b, const tensor *t, dtype host_type, void *dst,
                                sdxl_error *err);
     sdxl_status (*synchronize)(backend *b, sdxl_error *err);
+    sdxl_status (*wait_for)(backend *b, backend *other, sdxl_error *err);
     /* Recording (all NULL when the backend cannot record). The wrappers keep
      * backend.recording and refuse host copies while it is set. */
     sdxl_status (*record_begin)(backend *b, sdxl_error *err);

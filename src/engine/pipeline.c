@@ -17,7 +17,10 @@
  * Images of a batch are VAE-encoded once (they share the input picture) and decoded one at a
  * time: a batch row's bits do not depend on the batch (backend.h), and the decoder's
  * activations are the largest of the whole pipeline. On a GPU the ops run asynchronously:
- * each stage waits for its work at its end, so that the stage times are the stages'.
+ * each stage waits for its work at its end, so that the stage times are the stages'. When the
+ * VAE has a backend of its own (another compute type: its own GPU queue), its encoder runs
+ * beside the text encoders, whose temporaries have their own part of the arena
+ * (pipeline_layout.h); backend_wait_for orders the two queues wherever a tensor crosses.
  */
 #include "engine/pipeline.h"
 
@@ -89,10 +92,10 @@ static sdxl_status report(const run *r, sdxl_stage stage, int step, sdxl_error *
     return SDXL_OK;
 }
 
-/* A stage's time: until its queued work is done (the VAE's backend shares the queue). */
-static sdxl_status stage_time(const run *r, double t0, double *ms, sdxl_error *err)
+/* A stage's time: until the work queued on be is done (and so whatever be waited for). */
+static sdxl_status stage_time(backend *be, double t0, double *ms, sdxl_error *err)
 {
-    SDXL_TRY(backend_synchronize(r->m->be, err));
+    SDXL_TRY(backend_synchronize(be, err));
     *ms = now_ms() - t0;
     return SDXL_OK;
 }
@@ -129,45 +132,55 @@ static sdxl_status upload_inputs(run *r, sdxl_error *err)
 
 /* ---- stages ------------------------------------------------------------------------------ */
 
+/* The text encoders into the conditioning, and the time ids, on the UNet's backend. */
+static sdxl_status queue_text(run *r, sdxl_error *err)
+{
+    const sdxl_model *m = r->m;
+    SDXL_TRY(pipeline_text_fill(m, &r->s->graphs, &r->text, &r->req->shape, r->req->prompt,
+                                r->req->negative_prompt, err));
+    tensor ids;
+    SDXL_TRY(pipeline_input_view(&r->t, r->layout.time_ids, 2, r->text.time_ids.shape, &ids,
+                                 err));
+    return backend_copy(m->be, &ids, &r->text.time_ids, err);
+}
+
 static sdxl_status stage_text(run *r, sdxl_error *err)
 {
     SDXL_TRY(report(r, SDXL_STAGE_TEXT, 0, err));
     double t0 = now_ms();
-    const sdxl_model *m = r->m;
-    SDXL_TRY(pipeline_text_alloc(m, &r->s->graphs, r->a, &r->req->shape, r->req->prompt,
-                                 r->req->negative_prompt, &r->text, err));
-    tensor ids;
-    SDXL_TRY(pipeline_input_view(&r->t, r->layout.time_ids, 2, r->text.time_ids.shape, &ids,
-                                 err));
-    SDXL_TRY(backend_copy(m->be, &ids, &r->text.time_ids, err));
-    return stage_time(r, t0, &r->out->timings.text_ms, err);
+    SDXL_TRY(queue_text(r, err));
+    SDXL_TRY(stage_time(r->m->be, t0, &r->out->timings.text_ms, err));
+    arena_reset_to(r->a, r->text.conditioned);
+    return SDXL_OK;
 }
 
-/* img2img: image latents (mean + std · ε) × scaling factor, then add_noise at the first
- * timestep. The VAE's mean and log-variance join the latents in F32 on the UNet's backend. */
-static sdxl_status stage_encode(run *r, sdxl_error *err)
+/* The picture at the size asked for, up as bytes, through the VAE encoder on its backend. */
+static sdxl_status queue_vae_encode(run *r, encode_tensors *e, sdxl_error *err)
 {
-    SDXL_TRY(report(r, SDXL_STAGE_VAE_ENCODE, 0, err));
-    double t0 = now_ms();
     const sdxl_model *m = r->m;
     const pipeline_shape *sh = &r->req->shape;
-    arena_mark mark = arena_get_mark(r->a);
-    encode_tensors e;
-    SDXL_TRY(pipeline_encode_alloc(m, r->a, sh, &e, err));
     const sdxl_image *in = r->req->init_image;
     image picture = {.width = in->width, .height = in->height, .pixels = in->pixels};
     image resized = {0};
     const image *sized;
     SDXL_TRY(image_processor_preprocess(&picture, sh->width, sh->height, &resized, &sized, err));
-    sdxl_status st = backend_tensor_write(m->vae_be, &e.pixels, DTYPE_U8, sized->pixels,
-                                          (size_t)tensor_numel(&e.pixels), err);
+    sdxl_status st = backend_tensor_write(m->vae_be, &e->pixels, DTYPE_U8, sized->pixels,
+                                          (size_t)tensor_numel(&e->pixels), err);
     image_free(&resized);
     SDXL_TRY(st);
-    SDXL_TRY(backend_normalize_pixels(m->vae_be, &e.pixels, &e.image, err));
-    SDXL_TRY(vae_graph_encode(&r->s->graphs, m->vae, m->vae_be, r->a, &m->tiling, &e.image,
-                              &e.mean, &e.logvar, err));
-    SDXL_TRY(backend_convert(m->be, &e.mean, &e.mean32, err));
-    SDXL_TRY(backend_convert(m->be, &e.logvar, &e.logvar32, err));
+    SDXL_TRY(backend_normalize_pixels(m->vae_be, &e->pixels, &e->image, err));
+    return vae_graph_encode(&r->s->graphs, m->vae, m->vae_be, r->a, &m->tiling, &e->image,
+                            &e->mean, &e->logvar, err);
+}
+
+/* img2img's latents: (mean + std · ε) × scaling factor, then add_noise at the first timestep.
+ * The VAE's mean and log-variance join the latents in F32 on the UNet's backend. */
+static sdxl_status queue_image_latents(run *r, encode_tensors *e, sdxl_error *err)
+{
+    const sdxl_model *m = r->m;
+    SDXL_TRY(backend_wait_for(m->be, m->vae_be, err));
+    SDXL_TRY(backend_convert(m->be, &e->mean, &e->mean32, err));
+    SDXL_TRY(backend_convert(m->be, &e->logvar, &e->logvar32, err));
     tensor eps, noise, *x = &r->t.latents;
     SDXL_TRY(draw_row(r, r->next_draw++, &eps, err));
     SDXL_TRY(draw_row(r, r->next_draw++, &noise, err));
@@ -175,12 +188,39 @@ static sdxl_status stage_encode(run *r, sdxl_error *err)
         tensor eps_i, x_i;
         SDXL_TRY(tensor_view_outer(&eps_i, &eps, i, 1, err));
         SDXL_TRY(tensor_view_outer(&x_i, x, i, 1, err));
-        SDXL_TRY(vae_sample(m->be, &e.mean32, &e.logvar32, &eps_i, &x_i, err));
+        SDXL_TRY(vae_sample(m->be, &e->mean32, &e->logvar32, &eps_i, &x_i, err));
     }
     SDXL_TRY(backend_scale(m->be, x, m->limits.scaling_factor, -0.0f, x, err));
-    SDXL_TRY(scheduler_apply_add_noise(m->be, &r->s->sched, r->begin, x, &noise, x, err));
-    SDXL_TRY(stage_time(r, t0, &r->out->timings.vae_encode_ms, err));
-    arena_reset_to(r->a, mark);
+    return scheduler_apply_add_noise(m->be, &r->s->sched, r->begin, x, &noise, x, err);
+}
+
+/* img2img's first two stages. When the VAE has a backend (a GPU queue) of its own, its encoder
+ * is queued first and runs while the host tokenizes and the text encoders run; each stage's
+ * time is then from its start to the end of its work, and the two overlap. Otherwise the text
+ * stage runs first and the encoder after it. */
+static sdxl_status stage_text_and_encode(run *r, sdxl_error *err)
+{
+    const sdxl_model *m = r->m;
+    bool beside = m->vae_be != m->be;
+    SDXL_TRY(report(r, SDXL_STAGE_TEXT, 0, err));
+    if (beside)
+        SDXL_TRY(report(r, SDXL_STAGE_VAE_ENCODE, 0, err));
+    double t_encode = now_ms();
+    encode_tensors e;
+    SDXL_TRY(pipeline_encode_alloc(m, r->a, &r->req->shape, &e, err));
+    if (beside)
+        SDXL_TRY(queue_vae_encode(r, &e, err));
+    double t_text = now_ms();
+    SDXL_TRY(queue_text(r, err));
+    SDXL_TRY(stage_time(m->be, t_text, &r->out->timings.text_ms, err));
+    if (!beside) {
+        SDXL_TRY(report(r, SDXL_STAGE_VAE_ENCODE, 0, err));
+        t_encode = now_ms();
+        SDXL_TRY(queue_vae_encode(r, &e, err));
+    }
+    SDXL_TRY(queue_image_latents(r, &e, err));
+    SDXL_TRY(stage_time(m->be, t_encode, &r->out->timings.vae_encode_ms, err));
+    arena_reset_to(r->a, r->text.conditioned);
     return SDXL_OK;
 }
 
@@ -258,7 +298,7 @@ static sdxl_status stage_denoise(run *r, sdxl_error *err)
         SDXL_TRY(show_latents(r, done, err));
         SDXL_TRY(report(r, SDXL_STAGE_DENOISE, done, err));
     }
-    return stage_time(r, t0, &r->out->timings.unet_ms, err);
+    return stage_time(r->m->be, t0, &r->out->timings.unet_ms, err);
 }
 
 /* Each image alone: latents ÷ scaling factor → the VAE's type → decoder → uint8, handed to
@@ -276,6 +316,7 @@ static sdxl_status stage_decode(run *r, sdxl_error *err)
         tensor x_i;
         SDXL_TRY(tensor_view_outer(&x_i, &r->t.latents, i, 1, err));
         SDXL_TRY(backend_div_scalar(m->be, &x_i, m->limits.scaling_factor, &z.scaled, err));
+        SDXL_TRY(backend_wait_for(m->vae_be, m->be, err));
         SDXL_TRY(backend_convert(m->vae_be, &z.scaled, &z.latents, err));
         SDXL_TRY(vae_graph_decode(&r->s->graphs, m->vae, m->vae_be, r->a, &m->tiling, &z.latents,
                                   &z.image, err));
@@ -381,13 +422,27 @@ static sdxl_status run_stages(run *r, size_t bytes, sdxl_error *err)
     arena_reset_to(r->a, 0);
     SDXL_TRY(pipeline_run_alloc(r->m, r->a, &req->shape, &r->t, err));
     SDXL_TRY(upload_inputs(r, err));
-    SDXL_TRY(stage_text(r, err));
-    if (req->shape.img2img)
-        SDXL_TRY(stage_encode(r, err));
-    else
+    SDXL_TRY(pipeline_text_alloc(r->m, r->a, &req->shape, &r->text, err));
+    if (req->shape.img2img) {
+        SDXL_TRY(stage_text_and_encode(r, err));
+    } else {
+        SDXL_TRY(stage_text(r, err));
         SDXL_TRY(initial_noise(r, err));
+    }
     SDXL_TRY(stage_denoise(r, err));
     return stage_decode(r, err);
+}
+
+/* Waits for whatever a failed stage left queued on either backend, so that the next request
+ * may reuse the arena at once; st is the run's status, kept when it is an error. */
+static sdxl_status settle(const sdxl_model *m, sdxl_status st, sdxl_error *err)
+{
+    sdxl_error ignored;
+    sdxl_error *e = st ? &ignored : err;
+    sdxl_status waited = backend_synchronize(m->be, e);
+    if (!waited && m->vae_be != m->be)
+        waited = backend_synchronize(m->vae_be, e);
+    return st ? st : waited;
 }
 
 sdxl_status pipeline_run(sdxl_session *s, const pipeline_request *req, size_t bytes,
@@ -410,7 +465,7 @@ sdxl_status pipeline_run(sdxl_session *s, const pipeline_request *req, size_t by
         .layout = pipeline_input_layout(s->model, sh),
     };
     r.n = r.channels * r.hw;
-    sdxl_status st = run_stages(&r, bytes, err);
+    sdxl_status st = settle(s->model, run_stages(&r, bytes, err), err);
     run_free(&r);
     out->timings.total_ms = now_ms() - t0;
     return st;

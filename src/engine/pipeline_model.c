@@ -84,7 +84,9 @@ static const char *type_word(dtype t)
     return t == DTYPE_F16 ? "fp16" : t == DTYPE_BF16 ? "bf16" : "fp32";
 }
 
-/* A second cuda backend for the VAE, on the first one's queue, when its type differs. */
+/* A second cuda backend for the VAE when its type differs, on a queue of its own: the VAE
+ * encoder runs beside the text encoders (pipeline.c orders the two with backend_wait_for),
+ * whose small kernels go first when both wait for the GPU (be has the high priority). */
 static sdxl_status create_vae_backend(const sdxl_model_params *p, backend_params bp,
                                       sdxl_model *m, sdxl_error *err)
 {
@@ -96,7 +98,7 @@ static sdxl_status create_vae_backend(const sdxl_model_params *p, backend_params
         return SDXL_OK;
     }
     bp.compute_type = vae_type;
-    bp.share_queue = m->be;
+    bp.high_priority = false;
     return backend_create("cuda", &bp, &m->vae_be, err);
 }
 
@@ -124,6 +126,7 @@ static sdxl_status create_backend(const sdxl_model_params *p, sdxl_model *m, sdx
     if (p->backend != SDXL_BACKEND_CPU) {
         /* auto, fp32, fp16, bf16: a GPU computes in fp16 unless told otherwise */
         bp.compute_type = GPU_TYPES[p->dtype];
+        bp.high_priority = true; /* the text encoders', ahead of the VAE encoder beside them */
         sdxl_status st = backend_create("cuda", &bp, &m->be, err);
         if (st == SDXL_OK) {
             st = create_vae_backend(p, bp, m, err);
@@ -196,6 +199,7 @@ static sdxl_status load_parts(const char *dir, const sdxl_model_params *p, sdxl_
                                                      : 0,
                                 .progress = &progress};
     SDXL_TRY(prompt_encoder_load(dir, m->be, &pp, &m->text, err));
+    SDXL_TRY(prompt_encoder_scratch_bytes(m->text, &m->text_scratch_bytes, err));
     SDXL_TRY(unet_load(dir, m->be, &m->unet, &progress, err));
     SDXL_TRY(vae_load(dir, m->vae_be, &m->vae, &progress, err));
     char path[1024];
@@ -238,7 +242,7 @@ void pipeline_model_unload(sdxl_model *m)
     unet_free(m->unet);
     prompt_encoder_free(m->text);
     if (m->vae_be != m->be)
-        backend_destroy(m->vae_be); /* first: it runs on be's queue */
+        backend_destroy(m->vae_be);
     backend_destroy(m->be);
     m->vae = NULL;
     m->unet = NULL;

@@ -879,32 +879,57 @@ static void test_record(void **state)
     arena_reset_to(&f->device, dm);
 }
 
-/* A second backend on the first one's queue computes in its own type, and the two run their
- * ops in call order (no wait between them). */
-static void test_share_queue(void **state)
+/* A second backend computes in its own type on its own queue, beside the first: where one
+ * reads what the other wrote, backend_wait_for orders them. Each writer's work is long (a
+ * chain of 32 passes over 8M values, about a millisecond), so that a reader that did not wait
+ * would read the tensor half made. */
+static void test_wait_for(void **state)
 {
     fixture *f = need_gpu(state);
     sdxl_error err;
     backend_params bp = backend_default_params();
     bp.compute_type = f->type == DTYPE_BF16 ? DTYPE_F32 : DTYPE_BF16;
-    bp.share_queue = f->gpu;
     backend *other;
     expect_ok(backend_create("cuda", &bp, &other, &err), &err);
     assert_int_equal(backend_compute_type(other), bp.compute_type);
     arena_mark dm = arena_get_mark(&f->device);
-    size_t n = 1 << 20;
+    size_t n = 1 << 23;
     float *xh = random_values(f, n, 4.0f);
-    tensor x = gpu_tensor(f, 1, (int64_t[]){(int64_t)n}, xh), y, z;
-    expect_ok(tensor_alloc(&y, &f->device, f->type, 1, x.shape, &err), &err);
-    expect_ok(tensor_alloc(&z, &f->device, f->type, 1, x.shape, &err), &err);
-    /* f->gpu writes y, then `other` copies it to z with no wait between: z must be y. */
-    expect_ok(backend_scale(f->gpu, &x, 3.0f, 1.0f, &y, &err), &err);
+    const int64_t *shape = (int64_t[]){(int64_t)n};
+    tensor x = gpu_tensor(f, 1, shape, xh), y, z, w, v1, v2;
+    expect_ok(tensor_alloc(&y, &f->device, f->type, 1, shape, &err), &err);
+    expect_ok(tensor_alloc(&z, &f->device, f->type, 1, shape, &err), &err);
+    expect_ok(tensor_alloc(&w, &f->device, bp.compute_type, 1, shape, &err), &err);
+    expect_ok(tensor_alloc(&v1, &f->device, f->type, 1, shape, &err), &err);
+    expect_ok(tensor_alloc(&v2, &f->device, f->type, 1, shape, &err), &err);
+
+    /* f->gpu makes y; other copies it to z after waiting: z must be the finished y. */
+    expect_ok(backend_scale(f->gpu, &x, 1.0f, 0.5f, &y, &err), &err);
+    for (int i = 0; i < 32; i++)
+        expect_ok(backend_scale(f->gpu, &y, 1.0f, 0.5f, &y, &err), &err);
+    expect_ok(backend_wait_for(other, f->gpu, &err), &err);
     expect_ok(backend_copy(other, &y, &z, &err), &err);
-    void *yb = read_bits(f, &y);
-    void *zb = read_bits(f, &z);
+    expect_ok(backend_synchronize(other, &err), &err);
+    void *yb = read_bits(f, &y), *zb = read_bits(f, &z);
     assert_memory_equal(yb, zb, tensor_nbytes(&y));
     free(yb);
     free(zb);
+
+    /* The other way: other makes w in its type; f->gpu converts it after waiting. */
+    expect_ok(backend_convert(other, &x, &w, &err), &err);
+    for (int i = 0; i < 32; i++)
+        expect_ok(backend_scale(other, &w, 1.0f, 0.5f, &w, &err), &err);
+    expect_ok(backend_wait_for(f->gpu, other, &err), &err);
+    expect_ok(backend_convert(f->gpu, &w, &v1, &err), &err);
+    expect_ok(backend_synchronize(f->gpu, &err), &err);
+    expect_ok(backend_convert(f->gpu, &w, &v2, &err), &err); /* w long finished by now */
+    void *b1 = read_bits(f, &v1), *b2 = read_bits(f, &v2);
+    assert_memory_equal(b1, b2, tensor_nbytes(&v1));
+    free(b1);
+    free(b2);
+
+    /* Only backends of one kind share work. */
+    assert_int_equal(backend_wait_for(f->gpu, f->cpu, &err), SDXL_ERR_INVALID_ARGUMENT);
     free(xh);
     backend_destroy(other);
     arena_reset_to(&f->device, dm);
@@ -950,11 +975,29 @@ static void expect_f32_match(fixture *f, const char *what, const tensor *c, cons
     free(got);
 }
 
+/* Bit for bit, except that a NaN meets any NaN: CUDA's conversions give their canonical NaN
+ * (0x7fff, 0x7fffffff) where the host keeps the sign and payload, and IEEE gives the payload no
+ * meaning. */
+static void expect_same_bits(dtype type, const void *got, const void *want, size_t n)
+{
+    size_t es = dtype_size(type);
+    float *g = malloc(n * sizeof(float)), *w = malloc(n * sizeof(float));
+    assert_non_null(g);
+    assert_non_null(w);
+    dtype_to_f32(type, got, g, n);
+    dtype_to_f32(type, want, w, n);
+    for (size_t i = 0; i < n; i++)
+        if (!(isnan(g[i]) && isnan(w[i])))
+            assert_memory_equal((const char *)got + i * es, (const char *)want + i * es, es);
+    free(g);
+    free(w);
+}
+
 /* The scheduler's arithmetic at a latent shape (1024x1024, batch 2): in F32 on every backend,
  * where the GPU's bits must be the cpu's (IEEE roundings, no fused multiply-add, true
  * division), and in the compute type under its tolerance. Then conversions: F32 and the other
  * half type into the compute type, rounded to nearest even exactly as the host rounds, and
- * back into F32 exactly. */
+ * back into F32 exactly (a NaN may come back as another NaN). */
 static void test_scheduler_ops(void **state)
 {
     fixture *f = need_gpu(state);
@@ -1026,14 +1069,14 @@ static void test_scheduler_ops(void **state)
     void *want = malloc(n * sizeof(float)), *got = read_bits(f, &narrow);
     assert_non_null(want);
     dtype_from_f32(f->type, wide, want, n);
-    assert_memory_equal(got, want, n * dtype_size(f->type));
+    expect_same_bits(f->type, got, want, n);
     free(got);
     expect_ok(backend_convert(f->gpu, &narrow, &back, &err), &err);
     got = read_bits(f, &back);
     float *round_trip = malloc(n * sizeof(float));
     assert_non_null(round_trip);
     dtype_to_f32(f->type, want, round_trip, n);
-    assert_memory_equal(got, round_trip, n * sizeof(float));
+    expect_same_bits(DTYPE_F32, got, round_trip, n);
     free(got);
     dtype other_half = f->type == DTYPE_F16 ? DTYPE_BF16 : DTYPE_F16;
     tensor other;
@@ -1044,9 +1087,10 @@ static void test_scheduler_ops(void **state)
     dtype_to_f32(other_half, want, round_trip, n);
     dtype_from_f32(f->type, round_trip, want, n);
     got = read_bits(f, &narrow);
-    assert_memory_equal(got, want, n * dtype_size(f->type));
-    printf("  %-4s convert F32 -> %s -> F32 and %s -> %s: exact\n", dtype_name(f->type),
-           dtype_name(f->type), dtype_name(other_half), dtype_name(f->type));
+    expect_same_bits(f->type, got, want, n);
+    printf("  %-4s convert F32 -> %s -> F32 and %s -> %s: exact (NaN as NaN)\n",
+           dtype_name(f->type), dtype_name(f->type), dtype_name(other_half),
+           dtype_name(f->type));
     free(got);
     free(want);
     free(round_trip);
@@ -1270,7 +1314,7 @@ static void test_create(void **state)
         cmocka_unit_test(test_softmax), cmocka_unit_test(test_attention),                          \
         cmocka_unit_test(test_activations), cmocka_unit_test(test_arithmetic),                     \
         cmocka_unit_test(test_layout), cmocka_unit_test(test_same_bits),                           \
-        cmocka_unit_test(test_record), cmocka_unit_test(test_share_queue),                         \
+        cmocka_unit_test(test_record), cmocka_unit_test(test_wait_for),                         \
         cmocka_unit_test(test_scheduler_ops), cmocka_unit_test(test_linear_fused),           \
         cmocka_unit_test(test_pixel_ops)
 

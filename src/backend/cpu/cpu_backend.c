@@ -121,6 +121,12 @@ static sdxl_status cpu_synchronize(backend *b, sdxl_error *err)
     return SDXL_OK;
 }
 
+/* Every op has finished when its call returns: nothing to order. */
+static sdxl_status cpu_wait_for(backend *b, backend *other, sdxl_error *err)
+{
+    return SDXL_OK;
+}
+
 static const backend_ops cpu_ops = {
     .name = "cpu",
     .destroy = cpu_destroy,
@@ -131,6 +137,7 @@ static const backend_ops cpu_ops = {
     .tensor_write = cpu_tensor_write,
     .tensor_read = cpu_tensor_read,
     .synchronize = cpu_synchronize,
+    .wait_for = cpu_wait_for,
     .linear = cpu_linear,
     .linear_add = cpu_linear_add,
     .linear_groups = cpu_linear_groups,

@@ -26,7 +26,9 @@ static void cuda_destroy(backend *b)
         cudnnDestroy(cb->dnn);
     if (cb->lt)
         cublasLtDestroy(cb->lt);
-    if (cb->stream && cb->owns_stream)
+    if (cb->queued)
+        cudaEventDestroy(cb->queued);
+    if (cb->stream)
         cudaStreamDestroy(cb->stream);
     free(cb);
 }
@@ -163,6 +165,15 @@ static sdxl_status cuda_synchronize(backend *b, sdxl_error *err)
     return cuda_check(cudaStreamSynchronize(cuda_of(b)->stream), "running queued ops", err);
 }
 
+/* other's queue so far marked by its event; b's queue waits for the mark on the GPU. */
+static sdxl_status cuda_wait_for(backend *b, backend *other, sdxl_error *err)
+{
+    cuda_backend *ob = cuda_of(other);
+    SDXL_TRY(cuda_check(cudaEventRecord(ob->queued, ob->stream), "marking a queue", err));
+    return cuda_check(cudaStreamWaitEvent(cuda_of(b)->stream, ob->queued, 0),
+                      "waiting for another queue", err);
+}
+
 static const backend_ops cuda_ops = {
     .name = "cuda",
     .destroy = cuda_destroy,
@@ -173,6 +184,7 @@ static const backend_ops cuda_ops = {
     .tensor_write = cuda_tensor_write,
     .tensor_read = cuda_tensor_read,
     .synchronize = cuda_synchronize,
+    .wait_for = cuda_wait_for,
     .record_begin = cuda_record_begin,
     .record_end = cuda_record_end,
     .graph_current = cuda_graph_current,
@@ -232,23 +244,6 @@ static sdxl_status find_device(int device, struct cudaDeviceProp *prop, sdxl_err
     return SDXL_OK;
 }
 
-/* Its own stream, or share_queue's (which must be a cuda backend on the same device). */
-static sdxl_status use_stream(cuda_backend *cb, backend *share_queue, sdxl_error *err)
-{
-    if (!share_queue) {
-        cb->owns_stream = true;
-        return cuda_check(cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking),
-                          "creating a stream", err);
-    }
-    if (share_queue->ops != cb->base.ops || cuda_of(share_queue)->device != cb->device)
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "cuda backend: share_queue must be a cuda backend on GPU %d, not the %s "
-                         "backend given",
-                         cb->device, backend_name(share_queue));
-    cb->stream = cuda_of(share_queue)->stream;
-    return SDXL_OK;
-}
-
 sdxl_status cuda_backend_create(const backend_params *params, backend **out, sdxl_error *err)
 {
     *out = NULL;
@@ -268,8 +263,17 @@ sdxl_status cuda_backend_create(const backend_params *params, backend **out, sdx
     cb->device = params->device;
     cb->max_shared_optin = (int)prop.sharedMemPerBlockOptin;
     sdxl_status st = cuda_check(cudaSetDevice(cb->device), "selecting the GPU", err);
+    int least = 0, greatest = 0; /* a lower number is a higher priority */
     if (!st)
-        st = use_stream(cb, params->share_queue, err);
+        st = cuda_check(cudaDeviceGetStreamPriorityRange(&least, &greatest),
+                        "reading the stream priorities", err);
+    if (!st)
+        st = cuda_check(cudaStreamCreateWithPriority(&cb->stream, cudaStreamNonBlocking,
+                                                     params->high_priority ? greatest : least),
+                        "creating a stream", err);
+    if (!st)
+        st = cuda_check(cudaEventCreateWithFlags(&cb->queued, cudaEventDisableTiming),
+                        "creating an event", err);
     if (!st)
         st = cuda_check_blas(cublasLtCreate(&cb->lt), "starting cuBLASLt", err);
     if (!st)

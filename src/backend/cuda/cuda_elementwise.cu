@@ -246,7 +246,7 @@ extern "C" sdxl_status cuda_gaussian_sample(backend *b, const tensor *mean, cons
     return cuda_check_launch("gaussian_sample kernel", err);
 }
 
-/* x may be another backend's (the VAE's, on this stream): cuda_convert reads it in order. */
+/* x may be another backend's (the VAE's), ordered before this call by backend_wait_for. */
 extern "C" sdxl_status cuda_convert_tensor(backend *b, const tensor *x, tensor *y,
                                            sdxl_error *err)
 {

@@ -68,7 +68,7 @@ typedef struct cuda_backend {
     int device;
     int max_shared_optin; /* bytes of shared memory one block may opt in to */
     cudaStream_t stream;
-    bool owns_stream;     /* false when the stream is another backend's (share_queue) */
+    cudaEvent_t queued; /* marks this stream's work so far for another's wait (wait_for) */
     cublasLtHandle_t lt;
     cudnnHandle_t dnn;
     void *gemm_workspace; /* CUDA_GEMM_WORKSPACE bytes */

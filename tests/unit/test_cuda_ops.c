@@ -487,6 +487,7 @@ static void test_attention(void **state)
     fixture *f = need_gpu(state);
     check_attention(f, 2, 576, 576, 640, 10, false);  /* UNet self-attention, heads of 64 */
     check_attention(f, 2, 576, 77, 640, 10, false);   /* UNet cross-attention on the text */
+    check_attention(f, 1, 256, 256, 1280, 20, false); /* UNet 16x16 level: 2-warp blocks */
     check_attention(f, 2, 77, 77, 768, 12, true);     /* CLIP-L, causal */
     check_attention(f, 1, 77, 77, 1280, 20, true);    /* OpenCLIP bigG, causal */
     check_attention(f, 1, 300, 300, 1280, 10, false); /* heads of 128 */

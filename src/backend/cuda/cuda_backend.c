@@ -262,6 +262,7 @@ sdxl_status cuda_backend_create(const backend_params *params, backend **out, sdx
     cb->base.params = *params;
     cb->device = params->device;
     cb->max_shared_optin = (int)prop.sharedMemPerBlockOptin;
+    cb->multiprocessors = prop.multiProcessorCount;
     sdxl_status st = cuda_check(cudaSetDevice(cb->device), "selecting the GPU", err);
     int least = 0, greatest = 0; /* a lower number is a higher priority */
     if (!st)

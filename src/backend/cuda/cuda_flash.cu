@@ -3,9 +3,11 @@
  * the SDXL UNet and of both CLIP text encoders): FlashAttention-2's scheme on the tensor
  * cores' mma.sync m16n8k16 instruction (sm_80 and newer).
  *
- * A block is (64 query rows, head, image): 4 warps of 16 rows. Keys and values stream through
- * shared memory 64 at a time — values transposed there, so both products read pairs of
- * consecutive elements as one 32-bit word. The next tile's loads are issued before the current
+ * A block is (64 query rows, head, image): 4 warps of 16 rows (32 rows and 2 warps where the
+ * grid would otherwise not fill the GPU). Keys and values stream through
+ * shared memory 64 at a time, both stored as they are ([key][channel], 16-byte stores); the
+ * second product's B fragments come from ldmatrix.trans, which transposes values on the way
+ * to registers. The next tile's loads are issued before the current
  * tile is multiplied: at the UNet's 256 to 1024 tokens a block holds most of an SM alone, and
  * would otherwise wait out one memory latency per tile. The scores, the running maximum and sum and the
  * output stay in registers, in the fragment layout the PTX ISA defines for m16n8k16 (lane =
@@ -27,13 +29,10 @@ using namespace sdxl_cuda;
 
 namespace {
 
-constexpr int BM = 64; /* query rows per block */
 constexpr int BN = 64; /* keys per tile */
-constexpr int WARPS = BM / 16;
-/* Shared-memory row strides of the K tile ([key][channel]) and of the transposed V tile
- * ([channel][key]): rows stay 16-byte aligned, banks staggered. */
-template <int D> constexpr int K_STRIDE = D + 8;
-constexpr int V_STRIDE = BN + 8;
+/* Shared-memory row stride of the K and V tiles ([key][channel]): rows stay 16-byte aligned,
+ * and the 8 rows an ldmatrix reads at once fall in 8 different groups of 4 banks. */
+template <int D> constexpr int KV_STRIDE = D + 8;
 
 template <typename T> struct mma;
 
@@ -82,18 +81,18 @@ __device__ __forceinline__ uint32_t load_pair(const T *m, int row, int col, int 
 }
 
 /* 16-byte loads per thread for one tile of K and one of V. */
-template <int D> constexpr int TILE_LOADS = BN * D / 8 / (WARPS * 32);
+template <int D, int W> constexpr int TILE_LOADS = BN * D / 8 / (W * 32);
 
-/* Keys k0 .. k0+BN-1 of K and V into registers (zeros past the last key: their weight is 0).
- * Load i of a thread is row r, channels c .. c+7 of the tile. */
-template <typename T, int D>
+/* Keys k0 .. k0+BN-1 of K and V into registers (zeros past the last key: their weight is 0),
+ * by a block of W warps. Load i of a thread is row r, channels c .. c+7 of the tile. */
+template <typename T, int D, int W>
 __device__ __forceinline__ void fetch_tile(const T *kh, const T *vh, int k0, int tk,
-                                           int64_t width, uint4 (&kr)[TILE_LOADS<D>],
-                                           uint4 (&vr)[TILE_LOADS<D>])
+                                           int64_t width, uint4 (&kr)[TILE_LOADS<D, W>],
+                                           uint4 (&vr)[TILE_LOADS<D, W>])
 {
 #pragma unroll
-    for (int l = 0; l < TILE_LOADS<D>; l++) {
-        int i = threadIdx.x + l * WARPS * 32, r = i / (D / 8), c = (i % (D / 8)) * 8;
+    for (int l = 0; l < TILE_LOADS<D, W>; l++) {
+        int i = threadIdx.x + l * W * 32, r = i / (D / 8), c = (i % (D / 8)) * 8;
         kr[l] = vr[l] = make_uint4(0, 0, 0, 0);
         if (k0 + r < tk) {
             kr[l] = *reinterpret_cast<const uint4 *>(kh + (int64_t)(k0 + r) * width + c);
@@ -102,35 +101,44 @@ __device__ __forceinline__ void fetch_tile(const T *kh, const T *vh, int k0, int
     }
 }
 
-/* The fetched tile into shared memory: K as it is, V transposed. */
-template <typename T, int D>
-__device__ __forceinline__ void stash_tile(const uint4 (&kr)[TILE_LOADS<D>],
-                                           const uint4 (&vr)[TILE_LOADS<D>], T *k_tile, T *v_tile)
+/* The fetched tile into shared memory. */
+template <typename T, int D, int W>
+__device__ __forceinline__ void stash_tile(const uint4 (&kr)[TILE_LOADS<D, W>],
+                                           const uint4 (&vr)[TILE_LOADS<D, W>], T *k_tile,
+                                           T *v_tile)
 {
 #pragma unroll
-    for (int l = 0; l < TILE_LOADS<D>; l++) {
-        int i = threadIdx.x + l * WARPS * 32, r = i / (D / 8), c = (i % (D / 8)) * 8;
-        *reinterpret_cast<uint4 *>(k_tile + r * K_STRIDE<D> + c) = kr[l];
-        /* Element j of the 8 is the low (even j) or high half of word j / 2. */
-        const uint32_t words[4] = {vr[l].x, vr[l].y, vr[l].z, vr[l].w};
-        unsigned short *vt = reinterpret_cast<unsigned short *>(v_tile);
-#pragma unroll
-        for (int j = 0; j < 8; j++)
-            vt[(c + j) * V_STRIDE + r] = (unsigned short)(words[j / 2] >> (16 * (j % 2)));
+    for (int l = 0; l < TILE_LOADS<D, W>; l++) {
+        int i = threadIdx.x + l * W * 32, r = i / (D / 8), c = (i % (D / 8)) * 8;
+        *reinterpret_cast<uint4 *>(k_tile + r * KV_STRIDE<D> + c) = kr[l];
+        *reinterpret_cast<uint4 *>(v_tile + r * KV_STRIDE<D> + c) = vr[l];
     }
 }
 
-template <typename T, int D>
-__global__ void __launch_bounds__(WARPS * 32)
+/* Four 8x8 matrices of 16-bit elements from shared memory, transposed: lane i gives the row
+ * address of row i % 8 of matrix i / 8, and register j receives matrix j as the B fragment of
+ * m16n8k16 wants it (elements (2t, g) and (2t + 1, g) of the stored matrix, lane = 4 g + t). */
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void *row)
+{
+    uint32_t addr = (uint32_t)__cvta_generic_to_shared(row);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr));
+}
+
+/* W warps of 16 query rows each. */
+template <typename T, int D, int W>
+__global__ void __launch_bounds__(W * 32)
     flash_kernel(const T *__restrict__ q, const T *__restrict__ k, const T *__restrict__ v,
                  T *__restrict__ y, int tq, int tk, int64_t width, float scale_log2, bool causal)
 {
-    constexpr int KS = K_STRIDE<D>, VS = V_STRIDE;
+    constexpr int KS = KV_STRIDE<D>;
     __shared__ __align__(16) T k_tile[BN * KS]; /* [key][channel] */
-    __shared__ __align__(16) T v_tile[D * VS];  /* [channel][key] */
+    __shared__ __align__(16) T v_tile[BN * KS]; /* [key][channel] */
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;
+    constexpr int BM = 16 * W; /* query rows per block */
     const int block_q0 = blockIdx.x * BM;
     const int r0 = block_q0 + warp * 16 + g, r1 = r0 + 8; /* this thread's two query rows */
     const int64_t head = (int64_t)blockIdx.y * D;
@@ -157,15 +165,15 @@ __global__ void __launch_bounds__(WARPS * 32)
 
     /* Causal: no query of this block sees a key past its last row. */
     int kv_end = causal && block_q0 + BM < tk ? block_q0 + BM : tk;
-    uint4 k_next[TILE_LOADS<D>], v_next[TILE_LOADS<D>];
-    fetch_tile<T, D>(kh, vh, 0, tk, width, k_next, v_next);
+    uint4 k_next[TILE_LOADS<D, W>], v_next[TILE_LOADS<D, W>];
+    fetch_tile<T, D, W>(kh, vh, 0, tk, width, k_next, v_next);
     for (int k0 = 0; k0 < kv_end; k0 += BN) {
         __syncthreads(); /* the previous tile is no longer read */
-        stash_tile<T, D>(k_next, v_next, k_tile, v_tile);
+        stash_tile<T, D, W>(k_next, v_next, k_tile, v_tile);
         __syncthreads();
         /* The next tile's loads fly while this one is multiplied. */
         if (k0 + BN < kv_end)
-            fetch_tile<T, D>(kh, vh, k0 + BN, tk, width, k_next, v_next);
+            fetch_tile<T, D, W>(kh, vh, k0 + BN, tk, width, k_next, v_next);
 
         /* S = Q Kᵀ for 16 rows x 64 keys: B[channel][key] = K[key][channel]. */
         float s[BN / 8][4];
@@ -234,11 +242,14 @@ __global__ void __launch_bounds__(WARPS * 32)
                 mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                 mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]),
             };
+            /* B[key][channel] = V: keys kk·16 .. +15 of channels 8 nt .. 8 nt + 15, two
+             * fragments at once (matrices: keys 0-7 and 8-15, then the same 8 channels on). */
 #pragma unroll
-            for (int nt = 0; nt < D / 8; nt++) {
-                const T *vrow = v_tile + (nt * 8 + g) * VS + kk * 16 + t * 2;
-                mma<T>::run(o[nt], pa, *reinterpret_cast<const uint32_t *>(vrow),
-                            *reinterpret_cast<const uint32_t *>(vrow + 8));
+            for (int nt = 0; nt < D / 8; nt += 2) {
+                uint32_t b[4];
+                ldmatrix_x4_trans(b, v_tile + (kk * 16 + lane % 16) * KS + nt * 8 + lane / 16 * 8);
+                mma<T>::run(o[nt], pa, b[0], b[1]);
+                mma<T>::run(o[nt + 1], pa, b[2], b[3]);
             }
         }
     }
@@ -261,16 +272,34 @@ __global__ void __launch_bounds__(WARPS * 32)
     }
 }
 
-template <typename T, int D>
-void flash_launch(const tensor *q, const tensor *k, const tensor *v, tensor *y, int heads,
-                  bool causal, cudaStream_t s)
+template <typename T, int D, int W>
+void flash_blocks(const cuda_backend *cb, const tensor *q, const tensor *k, const tensor *v,
+                  tensor *y, int heads, bool causal)
 {
-    int64_t tq = q->shape[1], width = q->shape[2];
-    dim3 grid((unsigned)((tq + BM - 1) / BM), (unsigned)heads, (unsigned)q->shape[0]);
+    int64_t tq = q->shape[1];
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)D));
-    flash_kernel<T, D><<<grid, WARPS * 32, 0, s>>>((const T *)q->data, (const T *)k->data,
-                                                   (const T *)v->data, (T *)y->data, (int)tq,
-                                                   (int)k->shape[1], width, scale_log2, causal);
+    dim3 grid((unsigned)((tq + 16 * W - 1) / (16 * W)), (unsigned)heads, (unsigned)q->shape[0]);
+    flash_kernel<T, D, W><<<grid, W * 32, 0, cb->stream>>>(
+        (const T *)q->data, (const T *)k->data, (const T *)v->data, (T *)y->data, (int)tq,
+        (int)k->shape[1], q->shape[2], scale_log2, causal);
+}
+
+/* Blocks of 4 warps (64 query rows); for heads of 64, of 2 where those would leave
+ * multiprocessors idle (the UNet's 256-token levels: 80 blocks of 4 warps on an H100's 132,
+ * and the text encoders' 77 tokens); heads of 128 would spill with 2. Every row is computed
+ * the same way whatever its block: the choice never changes a bit. */
+template <typename T, int D>
+void flash_launch(const cuda_backend *cb, const tensor *q, const tensor *k, const tensor *v,
+                  tensor *y, int heads, bool causal)
+{
+    if constexpr (D == 64) {
+        int64_t wide_blocks = (q->shape[1] + 63) / 64 * heads * q->shape[0];
+        if (wide_blocks < cb->multiprocessors) {
+            flash_blocks<T, D, 2>(cb, q, k, v, y, heads, causal);
+            return;
+        }
+    }
+    flash_blocks<T, D, 4>(cb, q, k, v, y, heads, causal);
 }
 
 } // namespace
@@ -293,12 +322,11 @@ extern "C" sdxl_status cuda_flash_attention(cuda_backend *cb, const tensor *q, c
                                             sdxl_error *err)
 {
     int64_t d = q->shape[2] / heads;
-    cudaStream_t s = cb->stream;
     if (q->type == DTYPE_F16)
-        d == 64 ? flash_launch<__half, 64>(q, k, v, y, heads, causal, s)
-                : flash_launch<__half, 128>(q, k, v, y, heads, causal, s);
+        d == 64 ? flash_launch<__half, 64>(cb, q, k, v, y, heads, causal)
+                : flash_launch<__half, 128>(cb, q, k, v, y, heads, causal);
     else
-        d == 64 ? flash_launch<__nv_bfloat16, 64>(q, k, v, y, heads, causal, s)
-                : flash_launch<__nv_bfloat16, 128>(q, k, v, y, heads, causal, s);
+        d == 64 ? flash_launch<__nv_bfloat16, 64>(cb, q, k, v, y, heads, causal)
+                : flash_launch<__nv_bfloat16, 128>(cb, q, k, v, y, heads, causal);
     return cuda_check_launch("flash attention kernel", err);
 }

@@ -67,6 +67,7 @@ typedef struct cuda_backend {
     backend base; /* first: a backend * is a cuda_backend * */
     int device;
     int max_shared_optin; /* bytes of shared memory one block may opt in to */
+    int multiprocessors;  /* SMs: how many blocks a launch needs to fill the GPU */
     cudaStream_t stream;
     cudaEvent_t queued; /* marks this stream's work so far for another's wait (wait_for) */
     cublasLtHandle_t lt;

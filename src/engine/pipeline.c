@@ -5,10 +5,11 @@
  * Everything stays on the backend from the first stage to the last: the latents (F32, as
  * diffusers' scheduler keeps them), the VAE's sample, guidance and every scheduler step are
  * backend ops, and the VAE's tensors pass to the UNet's backend and back by backend_convert.
- * The host copies of a request are three: the picture up and the decoded pictures down, as
- * bytes (the [-1, 1] conversions are backend ops), and ONE upload of the run's other inputs,
- * made before the first stage: the time ids, the timesteps, and every random number the run
- * draws. The numbers are drawn on the host because torch's CPU generator is sequential
+ * The host copies of a request are four: the picture up and the decoded pictures down, as
+ * bytes (the [-1, 1] conversions are backend ops), and two uploads of the run's other inputs:
+ * the time ids and the timesteps before the first stage, then every random number the run
+ * draws, drawn while the VAE encoder runs (img2img) or after the text stage (txt2img). The
+ * numbers are drawn on the host because torch's CPU generator is sequential
  * (each image's mt19937 stream gives, in order, ε for the VAE sample and add_noise's noise, or
  * the initial noise, then one noise per step that draws), exactly the draws diffusers makes;
  * each [C, h, w] draw is transposed to the backend's [h, w, C] on the way. on_latents, when
@@ -107,8 +108,17 @@ static sdxl_status draw_row(const run *r, int64_t k, tensor *view, sdxl_error *e
                                r->t.latents.shape, view, err);
 }
 
-/* The time ids, the timesteps and every draw of every image into r->inputs, then one write. */
-static sdxl_status upload_inputs(run *r, sdxl_error *err)
+/* Elements [first, end) of r->inputs to the backend's copy. */
+static sdxl_status write_inputs(run *r, int64_t first, int64_t end, sdxl_error *err)
+{
+    tensor part;
+    SDXL_TRY(tensor_view_outer(&part, &r->t.inputs, first, end - first, err));
+    return backend_tensor_write(r->m->be, &part, DTYPE_F32, r->inputs + first,
+                                (size_t)(end - first), err);
+}
+
+/* The time ids and the timesteps: the first of the run's two uploads. */
+static sdxl_status upload_schedule(run *r, sdxl_error *err)
 {
     const pipeline_shape *sh = &r->req->shape;
     const input_layout *l = &r->layout;
@@ -118,16 +128,21 @@ static sdxl_status upload_inputs(run *r, sdxl_error *err)
     for (int row = 0; row < r->rows; row++)
         memcpy(r->inputs + l->time_ids + (size_t)row * PIPELINE_TIME_IDS, ids, sizeof ids);
     memcpy(r->inputs + l->timesteps, r->s->sched.timesteps, r->s->sched.count * sizeof(float));
+    return write_inputs(r, 0, l->draws, err);
+}
+
+/* Every draw of every image: the second upload, made while the VAE encoder runs where it has
+ * a queue of its own (drawing takes the host about 0.2 ms per 512x512 latent). */
+static sdxl_status upload_draws(run *r, sdxl_error *err)
+{
+    const input_layout *l = &r->layout;
     for (int i = 0; i < r->batch; i++)
         for (int64_t k = 0; k < r->draws; k++) {
             rng_randn_f32(&r->gens[i], r->draw, r->n);
             nchw_to_nhwc(r->draw, r->inputs + l->draws + k * l->draw_size + (size_t)i * r->n,
                          r->channels, r->hw);
         }
-    size_t used = (size_t)(l->draws + r->draws * l->draw_size);
-    tensor part;
-    SDXL_TRY(tensor_view_outer(&part, &r->t.inputs, 0, (int64_t)used, err));
-    return backend_tensor_write(r->m->be, &part, DTYPE_F32, r->inputs, used, err);
+    return write_inputs(r, l->draws, l->draws + r->draws * l->draw_size, err);
 }
 
 /* ---- stages ------------------------------------------------------------------------------ */
@@ -195,9 +210,9 @@ static sdxl_status queue_image_latents(run *r, encode_tensors *e, sdxl_error *er
 }
 
 /* img2img's first two stages. When the VAE has a backend (a GPU queue) of its own, its encoder
- * is queued first and runs while the host tokenizes and the text encoders run; each stage's
- * time is then from its start to the end of its work, and the two overlap. Otherwise the text
- * stage runs first and the encoder after it. */
+ * is queued first and runs while the host tokenizes, the text encoders run and the host draws
+ * the random numbers; each stage's time is then from its start to the end of its work, and
+ * the two overlap. Otherwise the text stage runs first and the encoder after it. */
 static sdxl_status stage_text_and_encode(run *r, sdxl_error *err)
 {
     const sdxl_model *m = r->m;
@@ -218,6 +233,7 @@ static sdxl_status stage_text_and_encode(run *r, sdxl_error *err)
         t_encode = now_ms();
         SDXL_TRY(queue_vae_encode(r, &e, err));
     }
+    SDXL_TRY(upload_draws(r, err));
     SDXL_TRY(queue_image_latents(r, &e, err));
     SDXL_TRY(stage_time(m->be, t_encode, &r->out->timings.vae_encode_ms, err));
     arena_reset_to(r->a, r->text.conditioned);
@@ -421,12 +437,13 @@ static sdxl_status run_stages(run *r, size_t bytes, sdxl_error *err)
     }
     arena_reset_to(r->a, 0);
     SDXL_TRY(pipeline_run_alloc(r->m, r->a, &req->shape, &r->t, err));
-    SDXL_TRY(upload_inputs(r, err));
+    SDXL_TRY(upload_schedule(r, err));
     SDXL_TRY(pipeline_text_alloc(r->m, r->a, &req->shape, &r->text, err));
     if (req->shape.img2img) {
         SDXL_TRY(stage_text_and_encode(r, err));
     } else {
         SDXL_TRY(stage_text(r, err));
+        SDXL_TRY(upload_draws(r, err));
         SDXL_TRY(initial_noise(r, err));
     }
     SDXL_TRY(stage_denoise(r, err));

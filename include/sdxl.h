@@ -190,10 +190,7 @@ sdxl_generate_params sdxl_default_generate_params(void);
 sdxl_status sdxl_validate_params(const sdxl_model *model, const sdxl_generate_params *params,
                                  sdxl_error *err);
 
-/* Milliseconds spent per stage in one sdxl_generate call, each from the stage's start to the
- * end of its work. On a GPU the VAE encoder runs beside the text encoders (img2img with the
- * VAE in another type than the UNet, the default), so those two stages overlap and the
- * stages can add up to more than total_ms. */
+/* Milliseconds spent per stage in one sdxl_generate call. */
 typedef struct sdxl_timings {
     double text_ms;
     double vae_encode_ms;

@@ -56,11 +56,6 @@ typedef struct backend_params {
     int n_threads;      /* host threads for the cpu backend; <= 0: every online CPU */
     int device;         /* GPU index (cuda) */
     dtype compute_type; /* float activations and weights: F32 (cpu); F16, BF16 or F32 (cuda) */
-    /* Where two backends' queues run side by side (backend_wait_for), the GPU schedules a
-     * high-priority queue's work ahead of the other's whenever both wait for it: for the
-     * latency-bound part of a pair (the text encoders beside the VAE encoder). The cpu backend
-     * ignores it. */
-    bool high_priority;
 } backend_params;
 
 backend_params backend_default_params(void);

@@ -19,9 +19,9 @@
  * time: a batch row's bits do not depend on the batch (backend.h), and the decoder's
  * activations are the largest of the whole pipeline. On a GPU the ops run asynchronously:
  * each stage waits for its work at its end, so that the stage times are the stages'. When the
- * VAE has a backend of its own (another compute type: its own GPU queue), its encoder runs
- * beside the text encoders, whose temporaries have their own part of the arena
- * (pipeline_layout.h); backend_wait_for orders the two queues wherever a tensor crosses.
+ * VAE has a backend of its own (another compute type, another GPU queue), backend_wait_for
+ * orders the two queues wherever a tensor crosses. (Running the VAE encoder beside the text
+ * encoders was tried on an H100 and gained nothing: see docs/BENCHMARKS.md.)
  */
 #include "engine/pipeline.h"
 
@@ -131,8 +131,8 @@ static sdxl_status upload_schedule(run *r, sdxl_error *err)
     return write_inputs(r, 0, l->draws, err);
 }
 
-/* Every draw of every image: the second upload, made while the VAE encoder runs where it has
- * a queue of its own (drawing takes the host about 0.2 ms per 512x512 latent). */
+/* Every draw of every image: the second upload, made while the VAE encoder runs on a GPU
+ * (drawing takes the host about 0.2 ms per 512x512 latent). */
 static sdxl_status upload_draws(run *r, sdxl_error *err)
 {
     const input_layout *l = &r->layout;
@@ -147,26 +147,18 @@ static sdxl_status upload_draws(run *r, sdxl_error *err)
 
 /* ---- stages ------------------------------------------------------------------------------ */
 
-/* The text encoders into the conditioning, and the time ids, on the UNet's backend. */
-static sdxl_status queue_text(run *r, sdxl_error *err)
-{
-    const sdxl_model *m = r->m;
-    SDXL_TRY(pipeline_text_fill(m, &r->s->graphs, &r->text, &r->req->shape, r->req->prompt,
-                                r->req->negative_prompt, err));
-    tensor ids;
-    SDXL_TRY(pipeline_input_view(&r->t, r->layout.time_ids, 2, r->text.time_ids.shape, &ids,
-                                 err));
-    return backend_copy(m->be, &ids, &r->text.time_ids, err);
-}
-
 static sdxl_status stage_text(run *r, sdxl_error *err)
 {
     SDXL_TRY(report(r, SDXL_STAGE_TEXT, 0, err));
     double t0 = now_ms();
-    SDXL_TRY(queue_text(r, err));
-    SDXL_TRY(stage_time(r->m->be, t0, &r->out->timings.text_ms, err));
-    arena_reset_to(r->a, r->text.conditioned);
-    return SDXL_OK;
+    const sdxl_model *m = r->m;
+    SDXL_TRY(pipeline_text_alloc(m, &r->s->graphs, r->a, &r->req->shape, r->req->prompt,
+                                 r->req->negative_prompt, &r->text, err));
+    tensor ids;
+    SDXL_TRY(pipeline_input_view(&r->t, r->layout.time_ids, 2, r->text.time_ids.shape, &ids,
+                                 err));
+    SDXL_TRY(backend_copy(m->be, &ids, &r->text.time_ids, err));
+    return stage_time(m->be, t0, &r->out->timings.text_ms, err);
 }
 
 /* The picture at the size asked for, up as bytes, through the VAE encoder on its backend. */
@@ -188,14 +180,22 @@ static sdxl_status queue_vae_encode(run *r, encode_tensors *e, sdxl_error *err)
                             &e->mean, &e->logvar, err);
 }
 
-/* img2img's latents: (mean + std · ε) × scaling factor, then add_noise at the first timestep.
- * The VAE's mean and log-variance join the latents in F32 on the UNet's backend. */
-static sdxl_status queue_image_latents(run *r, encode_tensors *e, sdxl_error *err)
+/* img2img: image latents (mean + std · ε) × scaling factor, then add_noise at the first
+ * timestep. The VAE's mean and log-variance join the latents in F32 on the UNet's backend.
+ * The host draws the random numbers while the encoder runs (on a GPU). */
+static sdxl_status stage_encode(run *r, sdxl_error *err)
 {
+    SDXL_TRY(report(r, SDXL_STAGE_VAE_ENCODE, 0, err));
+    double t0 = now_ms();
     const sdxl_model *m = r->m;
+    arena_mark mark = arena_get_mark(r->a);
+    encode_tensors e;
+    SDXL_TRY(pipeline_encode_alloc(m, r->a, &r->req->shape, &e, err));
+    SDXL_TRY(queue_vae_encode(r, &e, err));
+    SDXL_TRY(upload_draws(r, err));
     SDXL_TRY(backend_wait_for(m->be, m->vae_be, err));
-    SDXL_TRY(backend_convert(m->be, &e->mean, &e->mean32, err));
-    SDXL_TRY(backend_convert(m->be, &e->logvar, &e->logvar32, err));
+    SDXL_TRY(backend_convert(m->be, &e.mean, &e.mean32, err));
+    SDXL_TRY(backend_convert(m->be, &e.logvar, &e.logvar32, err));
     tensor eps, noise, *x = &r->t.latents;
     SDXL_TRY(draw_row(r, r->next_draw++, &eps, err));
     SDXL_TRY(draw_row(r, r->next_draw++, &noise, err));
@@ -203,40 +203,12 @@ static sdxl_status queue_image_latents(run *r, encode_tensors *e, sdxl_error *er
         tensor eps_i, x_i;
         SDXL_TRY(tensor_view_outer(&eps_i, &eps, i, 1, err));
         SDXL_TRY(tensor_view_outer(&x_i, x, i, 1, err));
-        SDXL_TRY(vae_sample(m->be, &e->mean32, &e->logvar32, &eps_i, &x_i, err));
+        SDXL_TRY(vae_sample(m->be, &e.mean32, &e.logvar32, &eps_i, &x_i, err));
     }
     SDXL_TRY(backend_scale(m->be, x, m->limits.scaling_factor, -0.0f, x, err));
-    return scheduler_apply_add_noise(m->be, &r->s->sched, r->begin, x, &noise, x, err);
-}
-
-/* img2img's first two stages. When the VAE has a backend (a GPU queue) of its own, its encoder
- * is queued first and runs while the host tokenizes, the text encoders run and the host draws
- * the random numbers; each stage's time is then from its start to the end of its work, and
- * the two overlap. Otherwise the text stage runs first and the encoder after it. */
-static sdxl_status stage_text_and_encode(run *r, sdxl_error *err)
-{
-    const sdxl_model *m = r->m;
-    bool beside = m->vae_be != m->be;
-    SDXL_TRY(report(r, SDXL_STAGE_TEXT, 0, err));
-    if (beside)
-        SDXL_TRY(report(r, SDXL_STAGE_VAE_ENCODE, 0, err));
-    double t_encode = now_ms();
-    encode_tensors e;
-    SDXL_TRY(pipeline_encode_alloc(m, r->a, &r->req->shape, &e, err));
-    if (beside)
-        SDXL_TRY(queue_vae_encode(r, &e, err));
-    double t_text = now_ms();
-    SDXL_TRY(queue_text(r, err));
-    SDXL_TRY(stage_time(m->be, t_text, &r->out->timings.text_ms, err));
-    if (!beside) {
-        SDXL_TRY(report(r, SDXL_STAGE_VAE_ENCODE, 0, err));
-        t_encode = now_ms();
-        SDXL_TRY(queue_vae_encode(r, &e, err));
-    }
-    SDXL_TRY(upload_draws(r, err));
-    SDXL_TRY(queue_image_latents(r, &e, err));
-    SDXL_TRY(stage_time(m->be, t_encode, &r->out->timings.vae_encode_ms, err));
-    arena_reset_to(r->a, r->text.conditioned);
+    SDXL_TRY(scheduler_apply_add_noise(m->be, &r->s->sched, r->begin, x, &noise, x, err));
+    SDXL_TRY(stage_time(m->be, t0, &r->out->timings.vae_encode_ms, err));
+    arena_reset_to(r->a, mark);
     return SDXL_OK;
 }
 
@@ -438,11 +410,10 @@ static sdxl_status run_stages(run *r, size_t bytes, sdxl_error *err)
     arena_reset_to(r->a, 0);
     SDXL_TRY(pipeline_run_alloc(r->m, r->a, &req->shape, &r->t, err));
     SDXL_TRY(upload_schedule(r, err));
-    SDXL_TRY(pipeline_text_alloc(r->m, r->a, &req->shape, &r->text, err));
+    SDXL_TRY(stage_text(r, err));
     if (req->shape.img2img) {
-        SDXL_TRY(stage_text_and_encode(r, err));
+        SDXL_TRY(stage_encode(r, err));
     } else {
-        SDXL_TRY(stage_text(r, err));
         SDXL_TRY(upload_draws(r, err));
         SDXL_TRY(initial_noise(r, err));
     }

@@ -18,8 +18,8 @@
  * Latents live on the UNet's backend from the first stage to the last, in F32 (as diffusers'
  * scheduler keeps them) and NHWC; the scheduler's formulas, the VAE's sample and guidance are
  * backend ops. The VAE may run on a second backend of another compute type with a queue of
- * its own (sdxl_model.vae_be): the VAE encoder then runs beside the text encoders, and
- * tensors pass between the two by backend_wait_for and backend_convert. A request's host
+ * its own (sdxl_model.vae_be); tensors pass between the two by backend_wait_for and
+ * backend_convert. A request's host
  * copies are the picture in, the pictures out, and one upload of the time ids, timesteps and
  * random numbers (pipeline.c says why). UNet and text-encoder calls go through the session's
  * recorded graphs (graph_cache.h). Activation memory comes from one arena per session, sized
@@ -54,7 +54,6 @@ struct sdxl_model {
     backend *vae_be;                /* the VAE: be, or a backend of be's kind computing in
                                      * another type (bf16 beside an fp16 UNet on a GPU) */
     prompt_encoder *text;
-    size_t text_scratch_bytes;      /* the text encoders' temporaries (shape-independent) */
     unet *unet;
     vae *vae;
     vae_tiling tiling;              /* off unless the model params ask for it */

@@ -73,28 +73,14 @@ sdxl_status pipeline_run_alloc(const sdxl_model *m, arena *a, const pipeline_sha
     return tensor_alloc(&t->inputs, a, DTYPE_F32, 1, &l.total, err);
 }
 
-sdxl_status pipeline_text_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
-                                text_tensors *t, sdxl_error *err)
+sdxl_status pipeline_text_alloc(const sdxl_model *m, graph_cache *graphs, arena *a,
+                                const pipeline_shape *sh, const char *prompt,
+                                const char *negative, text_tensors *t, sdxl_error *err)
 {
-    SDXL_TRY(prompt_encoder_alloc(m->text, a, sh->cfg, sh->batch, &t->embeds, err));
-    SDXL_TRY(tensor_alloc(&t->time_ids, a, DTYPE_F32, 2,
-                          (int64_t[]){pipeline_unet_rows(sh), PIPELINE_TIME_IDS}, err));
-    t->conditioned = arena_get_mark(a);
-    return tensor_alloc(&t->scratch, a, DTYPE_U8, 1,
-                        (int64_t[]){(int64_t)m->text_scratch_bytes}, err);
-}
-
-sdxl_status pipeline_text_fill(const sdxl_model *m, graph_cache *graphs, const text_tensors *t,
-                               const pipeline_shape *sh, const char *prompt,
-                               const char *negative, sdxl_error *err)
-{
-    arena scratch;
-    if (t->scratch.data)
-        arena_init_borrowed(&scratch, t->scratch.data, m->text_scratch_bytes);
-    else
-        arena_init_planning(&scratch);
-    return prompt_encoder_fill(m->text, graphs, &scratch, prompt, negative, sh->cfg, &t->embeds,
-                               err);
+    SDXL_TRY(prompt_encoder_encode(m->text, graphs, a, prompt, negative, sh->cfg, sh->batch,
+                                   &t->embeds, err));
+    return tensor_alloc(&t->time_ids, a, DTYPE_F32, 2,
+                        (int64_t[]){pipeline_unet_rows(sh), PIPELINE_TIME_IDS}, err);
 }
 
 sdxl_status pipeline_encode_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
@@ -145,14 +131,14 @@ static sdxl_status plan_stages(const sdxl_model *m, arena *a, const pipeline_sha
     run_tensors run;
     SDXL_TRY(pipeline_run_alloc(m, a, sh, &run, err));
     text_tensors text;
-    SDXL_TRY(pipeline_text_alloc(m, a, sh, &text, err));
-    SDXL_TRY(pipeline_text_fill(m, NULL, &text, sh, NULL, NULL, err));
+    SDXL_TRY(pipeline_text_alloc(m, NULL, a, sh, NULL, NULL, &text, err));
+    arena_mark conditioning = arena_get_mark(a);
     if (sh->img2img) {
         encode_tensors e;
         SDXL_TRY(pipeline_encode_alloc(m, a, sh, &e, err));
         SDXL_TRY(vae_encode(m->vae, m->vae_be, a, &m->tiling, &e.image, &e.mean, &e.logvar, err));
+        arena_reset_to(a, conditioning);
     }
-    arena_reset_to(a, text.conditioned);
     denoise_tensors d;
     SDXL_TRY(pipeline_denoise_alloc(m, a, sh, &d, err));
     SDXL_TRY(unet_forward(m->unet, m->be, a, &d.latents, &d.timestep, &text.embeds.embeds,

@@ -4,9 +4,8 @@
  *
  * The arena holds, in order: the latents (F32, the scheduler's sample from the first stage to
  * decoding) and the run's one upload of its inputs, then the text conditioning and time ids
- * (needed by every UNet step), then the current stage's tensors — the text encoders' scratch
- * with the VAE encoder's tensors above it (the two run side by side), the UNet's, then (after
- * everything above the latents is released) the VAE decoder's. The run
+ * (needed by every UNet step), then the current stage's tensors — the VAE encoder's, the
+ * UNet's, then (after everything above the latents is released) the VAE decoder's. The run
  * and pipeline_plan make their allocations with the same *_alloc functions, in the same order,
  * and pipeline_plan runs every component over them on a planning arena, so the plan's peak is
  * the run's. Every size depends on the shape alone, not on the steps (the upload has room for
@@ -41,9 +40,6 @@ typedef struct run_tensors {
 typedef struct text_tensors {
     prompt_embeddings embeds; /* [R, T, D], [R, P]; R = pipeline_unet_rows */
     tensor time_ids;          /* [R, 6] F32 */
-    arena_mark conditioned;   /* the arena's mark above the two: where the scratch starts */
-    tensor scratch;           /* [sdxl_model.text_scratch_bytes] U8: the encoders' temporaries,
-                               * apart from the VAE encoder's, which runs beside them */
 } text_tensors;
 
 typedef struct encode_tensors {
@@ -80,14 +76,12 @@ sdxl_status pipeline_input_view(const run_tensors *t, int64_t first, int ndim,
 
 sdxl_status pipeline_run_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
                                run_tensors *t, sdxl_error *err);
-/* Makes the text conditioning, the time ids and the encoders' scratch (none written). */
-sdxl_status pipeline_text_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
-                                text_tensors *t, sdxl_error *err);
-/* Encodes the texts into t's conditioning, through graphs (NULL: directly), with t->scratch
- * for the temporaries (prompt and negative may be NULL when t was planned). */
-sdxl_status pipeline_text_fill(const sdxl_model *m, graph_cache *graphs, const text_tensors *t,
-                               const pipeline_shape *sh, const char *prompt,
-                               const char *negative, sdxl_error *err);
+/* Encodes the texts into the arena (prompt and negative may be NULL on a planning arena),
+ * through graphs (NULL: directly), and makes the time ids (not written). */
+sdxl_status pipeline_text_alloc(const sdxl_model *m, graph_cache *graphs, arena *a,
+                                const pipeline_shape *sh,
+                                const char *prompt, const char *negative, text_tensors *t,
+                                sdxl_error *err);
 sdxl_status pipeline_encode_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,
                                   encode_tensors *t, sdxl_error *err);
 sdxl_status pipeline_denoise_alloc(const sdxl_model *m, arena *a, const pipeline_shape *sh,

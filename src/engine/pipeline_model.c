@@ -84,9 +84,8 @@ static const char *type_word(dtype t)
     return t == DTYPE_F16 ? "fp16" : t == DTYPE_BF16 ? "bf16" : "fp32";
 }
 
-/* A second cuda backend for the VAE when its type differs, on a queue of its own: the VAE
- * encoder runs beside the text encoders (pipeline.c orders the two with backend_wait_for),
- * whose small kernels go first when both wait for the GPU (be has the high priority). */
+/* A second cuda backend for the VAE when its type differs (its own queue: pipeline.c orders
+ * the two with backend_wait_for). */
 static sdxl_status create_vae_backend(const sdxl_model_params *p, backend_params bp,
                                       sdxl_model *m, sdxl_error *err)
 {
@@ -98,7 +97,6 @@ static sdxl_status create_vae_backend(const sdxl_model_params *p, backend_params
         return SDXL_OK;
     }
     bp.compute_type = vae_type;
-    bp.high_priority = false;
     return backend_create("cuda", &bp, &m->vae_be, err);
 }
 
@@ -126,7 +124,6 @@ static sdxl_status create_backend(const sdxl_model_params *p, sdxl_model *m, sdx
     if (p->backend != SDXL_BACKEND_CPU) {
         /* auto, fp32, fp16, bf16: a GPU computes in fp16 unless told otherwise */
         bp.compute_type = GPU_TYPES[p->dtype];
-        bp.high_priority = true; /* the text encoders', ahead of the VAE encoder beside them */
         sdxl_status st = backend_create("cuda", &bp, &m->be, err);
         if (st == SDXL_OK) {
             st = create_vae_backend(p, bp, m, err);
@@ -199,7 +196,6 @@ static sdxl_status load_parts(const char *dir, const sdxl_model_params *p, sdxl_
                                                      : 0,
                                 .progress = &progress};
     SDXL_TRY(prompt_encoder_load(dir, m->be, &pp, &m->text, err));
-    SDXL_TRY(prompt_encoder_scratch_bytes(m->text, &m->text_scratch_bytes, err));
     SDXL_TRY(unet_load(dir, m->be, &m->unet, &progress, err));
     SDXL_TRY(vae_load(dir, m->vae_be, &m->vae, &progress, err));
     char path[1024];

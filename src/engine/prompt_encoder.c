@@ -339,71 +339,39 @@ static sdxl_status zero_rows(prompt_encoder *pe, tensor *embeds, tensor *pooled,
     return repeat_first_row(pe->be, embeds, pooled, err);
 }
 
-sdxl_status prompt_encoder_alloc(const prompt_encoder *pe, arena *a, bool cfg, int64_t batch,
-                                 prompt_embeddings *out, sdxl_error *err)
+static sdxl_status encode_request(prompt_encoder *pe, graph_cache *graphs, arena *a,
+                                  const char *prompt, const char *negative, bool cfg,
+                                  int64_t batch, prompt_embeddings *out, sdxl_error *err)
 {
-    if (batch < 1 || batch > INT32_MAX / 2)
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "prompt encoder: batch of %lld",
-                         (long long)batch);
     dtype type = backend_compute_type(pe->be);
     int64_t rows = cfg ? 2 * batch : batch;
-    arena_mark mark = arena_get_mark(a);
-    sdxl_status st = tensor_alloc(&out->embeds, a, type, 3,
-                                  (int64_t[]){rows, pe->tokens, pe->dim1 + pe->dim2}, err);
-    if (!st)
-        st = tensor_alloc(&out->pooled, a, type, 2, (int64_t[]){rows, pe->pooled}, err);
-    if (st)
-        arena_reset_to(a, mark);
-    return st;
-}
-
-sdxl_status prompt_encoder_fill(prompt_encoder *pe, graph_cache *graphs, arena *scratch,
-                                const char *prompt, const char *negative, bool cfg,
-                                const prompt_embeddings *out, sdxl_error *err)
-{
-    int64_t rows = out->embeds.shape[0], batch = cfg ? rows / 2 : rows;
-    if (batch < 1 || (cfg && rows % 2 != 0))
-        return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                         "prompt encoder: %lld rows %s guidance; expected %s",
-                         (long long)rows, cfg ? "with" : "without",
-                         cfg ? "an even number (negative rows, then positive)" : "at least 1");
+    SDXL_TRY(tensor_alloc(&out->embeds, a, type, 3,
+                     (int64_t[]){rows, pe->tokens, pe->dim1 + pe->dim2}, err));
+    SDXL_TRY(tensor_alloc(&out->pooled, a, type, 2, (int64_t[]){rows, pe->pooled}, err));
     tensor pos_e, pos_p, neg_e, neg_p; // the positive rows [B, ...] and the negative ones
     SDXL_TRY(tensor_view_outer(&pos_e, &out->embeds, rows - batch, batch, err));
     SDXL_TRY(tensor_view_outer(&pos_p, &out->pooled, rows - batch, batch, err));
-    SDXL_TRY(prompt_encoder_encode_rows(pe, graphs, scratch, prompt, &pos_e, &pos_p, err));
+    SDXL_TRY(prompt_encoder_encode_rows(pe, graphs, a, prompt, &pos_e, &pos_p, err));
     if (!cfg)
         return SDXL_OK;
     SDXL_TRY(tensor_view_outer(&neg_e, &out->embeds, 0, batch, err));
     SDXL_TRY(tensor_view_outer(&neg_p, &out->pooled, 0, batch, err));
     if (!negative && pe->force_zeros)
         return zero_rows(pe, &neg_e, &neg_p, err);
-    return prompt_encoder_encode_rows(pe, graphs, scratch, negative ? negative : "", &neg_e,
-                                      &neg_p, err);
+    return prompt_encoder_encode_rows(pe, graphs, a, negative ? negative : "", &neg_e, &neg_p,
+                                      err);
 }
 
 sdxl_status prompt_encoder_encode(prompt_encoder *pe, graph_cache *graphs, arena *a,
                                   const char *prompt, const char *negative, bool cfg,
                                   int64_t batch, prompt_embeddings *out, sdxl_error *err)
 {
+    if (batch < 1 || batch > INT32_MAX / 2)
+        return error_set(err, SDXL_ERR_INVALID_ARGUMENT, "prompt encoder: batch of %lld",
+                         (long long)batch);
     arena_mark mark = arena_get_mark(a);
-    SDXL_TRY(prompt_encoder_alloc(pe, a, cfg, batch, out, err));
-    sdxl_status st = prompt_encoder_fill(pe, graphs, a, prompt, negative, cfg, out, err);
+    sdxl_status st = encode_request(pe, graphs, a, prompt, negative, cfg, batch, out, err);
     if (st != SDXL_OK)
         arena_reset_to(a, mark);
-    return st;
-}
-
-sdxl_status prompt_encoder_scratch_bytes(prompt_encoder *pe, size_t *bytes, sdxl_error *err)
-{
-    arena outputs, scratch;
-    arena_init_planning(&outputs);
-    arena_init_planning(&scratch);
-    prompt_embeddings planned;
-    sdxl_status st = prompt_encoder_alloc(pe, &outputs, true, 1, &planned, err);
-    if (!st)
-        st = prompt_encoder_fill(pe, NULL, &scratch, NULL, "", true, &planned, err);
-    *bytes = arena_peak(&scratch);
-    arena_free(&outputs);
-    arena_free(&scratch);
     return st;
 }

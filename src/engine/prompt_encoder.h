@@ -83,25 +83,11 @@ typedef struct prompt_embeddings {
  * them for prompt (UTF-8, NUL-terminated; may be empty) and, when cfg, negative (NULL: none).
  * batch >= 1. On a planning arena the texts may be NULL and nothing runs: the arena records
  * the memory a real call takes (which does not depend on the texts). On failure the arena is
- * back where it was. prompt_encoder_alloc, then prompt_encoder_fill on the same arena. */
+ * back where it was. */
 sdxl_status prompt_encoder_encode(prompt_encoder *pe, graph_cache *graphs, arena *a,
                                   const char *prompt,
                                   const char *negative, bool cfg, int64_t batch,
                                   prompt_embeddings *out, sdxl_error *err);
-
-/* prompt_encoder_encode in two steps, for a caller that keeps the encoders' temporaries apart
- * from the outputs (the pipeline runs the encoders beside the VAE encoder, whose temporaries
- * must not meet theirs): _alloc makes out's tensors in a (not written); _fill fills them,
- * taking the temporaries from scratch and releasing them before it returns. The backend may
- * still be using them then: nothing else may be written there until its queued work is done.
- * _scratch_bytes is the most scratch _fill takes (it does not depend on the texts, the batch
- * or guidance). */
-sdxl_status prompt_encoder_alloc(const prompt_encoder *pe, arena *a, bool cfg, int64_t batch,
-                                 prompt_embeddings *out, sdxl_error *err);
-sdxl_status prompt_encoder_fill(prompt_encoder *pe, graph_cache *graphs, arena *scratch,
-                                const char *prompt, const char *negative, bool cfg,
-                                const prompt_embeddings *out, sdxl_error *err);
-sdxl_status prompt_encoder_scratch_bytes(prompt_encoder *pe, size_t *bytes, sdxl_error *err);
 
 /* The building block of prompt_encoder_encode, for callers that assemble their own batch
  * (e.g. different prompts per row): fills every row of embeds [n, T, D] and pooled [n, P]

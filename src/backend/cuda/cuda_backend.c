@@ -264,13 +264,8 @@ sdxl_status cuda_backend_create(const backend_params *params, backend **out, sdx
     cb->max_shared_optin = (int)prop.sharedMemPerBlockOptin;
     cb->multiprocessors = prop.multiProcessorCount;
     sdxl_status st = cuda_check(cudaSetDevice(cb->device), "selecting the GPU", err);
-    int least = 0, greatest = 0; /* a lower number is a higher priority */
     if (!st)
-        st = cuda_check(cudaDeviceGetStreamPriorityRange(&least, &greatest),
-                        "reading the stream priorities", err);
-    if (!st)
-        st = cuda_check(cudaStreamCreateWithPriority(&cb->stream, cudaStreamNonBlocking,
-                                                     params->high_priority ? greatest : least),
+        st = cuda_check(cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking),
                         "creating a stream", err);
     if (!st)
         st = cuda_check(cudaEventCreateWithFlags(&cb->queued, cudaEventDisableTiming),

@@ -4,15 +4,15 @@
  * cores' mma.sync m16n8k16 instruction (sm_80 and newer).
  *
  * A block is (64 query rows, head, image): 4 warps of 16 rows (32 rows and 2 warps where the
- * grid would otherwise not fill the GPU). Keys and values stream through
- * shared memory 64 at a time, both stored as they are ([key][channel], 16-byte stores); the
- * second product's B fragments come from ldmatrix.trans, which transposes values on the way
- * to registers. The next tile's loads are issued before the current
- * tile is multiplied: at the UNet's 256 to 1024 tokens a block holds most of an SM alone, and
- * would otherwise wait out one memory latency per tile. The scores, the running maximum and sum and the
- * output stay in registers, in the fragment layout the PTX ISA defines for m16n8k16 (lane =
- * 4 g + t: A holds rows g and g+8, columns 2t, 2t+1 and 2t+8, 2t+9; B holds rows 2t, 2t+1 and
- * 2t+8, 2t+9 of column g; C holds rows g and g+8, columns 2t, 2t+1). A score tile's C
+ * grid would otherwise not fill the GPU). Keys and values stream through shared memory 64 at a
+ * time, both stored as they are ([key][channel], 16-byte stores); the second product's B
+ * fragments come from ldmatrix.trans, which transposes values on the way to registers. The
+ * next tile's loads are issued before the current tile is multiplied: at the UNet's 256 to
+ * 1024 tokens a block holds most of an SM alone, and would otherwise wait out one memory
+ * latency per tile. The scores, the running maximum and sum and the output stay in registers,
+ * in the fragment layout the PTX ISA defines for m16n8k16 (lane = 4 g + t: A holds rows g and
+ * g+8, columns 2t, 2t+1 and 2t+8, 2t+9; B holds rows 2t, 2t+1 and 2t+8, 2t+9 of column g; C
+ * holds rows g and g+8, columns 2t, 2t+1). A score tile's C
  * fragments are, pair for pair, the A fragments of the probabilities for the second product,
  * so probabilities never leave registers. The Tq x Tk score matrix never exists.
  *

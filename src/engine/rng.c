@@ -16,6 +16,7 @@
  */
 #include "engine/rng.h"
 
+#include "base/clones.h"
 #include "base/dtype.h"
 
 #include <math.h>
@@ -28,8 +29,11 @@
 
 #define RNG_PI 3.14159265358979323846
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define RNG_FMA_CLONES __attribute__((target_clones("fma", "default"), optimize("O3", "no-math-errno")))
+/* O3 and no-math-errno let GCC vectorise the loop (sqrtf's errno branch would stop it; its
+ * argument, −2 log(1 − u), is never negative). */
+#if SDXL_CLONES
+#define RNG_FMA_CLONES                                                                             \
+    __attribute__((target_clones("fma", "default"), optimize("O3", "no-math-errno")))
 #define RNG_INLINE inline __attribute__((always_inline))
 #else
 #define RNG_FMA_CLONES

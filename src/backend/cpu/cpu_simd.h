@@ -22,7 +22,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#include "base/clones.h"
+
+#if SDXL_CLONES
 #define CPU_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CPU_SIMD_CLONES

@@ -936,3 +936,11 @@ sdxl_status backend_copy(backend *b, const tensor *x, tensor *y, sdxl_error *err
     RUN_OR_PLAN(op, y, x);
     return b->ops->copy(b, x, y, err);
 }
+
+sdxl_status backend_zero(backend *b, tensor *y, sdxl_error *err)
+{
+    SDXL_TRY(check_activation("zero", "y", y, y ? y->type : DTYPE_F32, err));
+    if (!y->data) /* planned */
+        return SDXL_OK;
+    return b->ops->zero(b, y, err);
+}

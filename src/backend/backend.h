@@ -331,6 +331,10 @@ sdxl_status backend_gather_rows(backend *b, const tensor *table, const tensor *i
 /* y = x, same shape and type (device to device). Not in place. */
 sdxl_status backend_copy(backend *b, const tensor *x, tensor *y, sdxl_error *err);
 
+/* y = 0: every byte of y zero (+0.0 in each float type), without data from the host (e.g.
+ * diffusers' zeros_like for an absent negative prompt). */
+sdxl_status backend_zero(backend *b, tensor *y, sdxl_error *err);
+
 /* ---- the op table (for backend implementations) ------------------------------------------
  *
  * A backend fills one static backend_ops and embeds `backend` as the first member of its own
@@ -426,6 +430,7 @@ typedef struct backend_ops {
     sdxl_status (*gather_rows)(backend *b, const tensor *table, const tensor *ids, tensor *y,
                                sdxl_error *err);
     sdxl_status (*copy)(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+    sdxl_status (*zero)(backend *b, tensor *y, sdxl_error *err);
 } backend_ops;
 
 struct backend {

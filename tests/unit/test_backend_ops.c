@@ -819,6 +819,11 @@ static void test_upsample_concat_slice_copy_are_exact(void **state)
     expect_ok(backend_copy(f->be, &x2, &same, &err), &err);
     got = bt_fixture_read(f, &same);
     assert_memory_equal(got, x2h, sizeof(float) * (size_t)(n * h * w * c2));
+
+    expect_ok(backend_zero(f->be, &same, &err), &err); /* NaN-free: every bit cleared */
+    got = bt_fixture_read(f, &same);
+    for (int64_t i = 0; i < n * h * w * c2; i++)
+        assert_true(got[i] == 0.0f && !signbit(got[i]));
 }
 
 static void test_gather_rows_from_weights_and_activations(void **state)

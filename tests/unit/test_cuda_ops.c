@@ -599,6 +599,12 @@ static void test_layout(void **state)
     expect_ok(backend_copy(f->cpu, &x.c, &copy.c, &err), &err);
     expect_ok(backend_copy(f->gpu, &x.g, &copy.g, &err), &err);
     expect_close(f, "copy", &copy);
+    expect_ok(backend_zero(f->gpu, &copy.g, &err), &err);
+    float *zeros = bt_read(f->gpu, &copy.g);
+    for (size_t i = 0; i < numel_of(4, s); i++)
+        if (zeros[i] != 0.0f || signbit(zeros[i]))
+            fail_msg("zero: element %zu is %g", i, (double)zeros[i]);
+    free(zeros);
 
     /* Embedding rows, and rows of an activation (CLIP's EOS pooling). */
     float *table = random_values(f, 1000 * 768, 1.0f);

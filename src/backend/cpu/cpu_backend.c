@@ -165,6 +165,7 @@ static const backend_ops cpu_ops = {
     .timestep_embedding = cpu_timestep_embedding,
     .gather_rows = cpu_gather_rows,
     .copy = cpu_copy,
+    .zero = cpu_zero,
 };
 
 sdxl_status cpu_backend_create(const backend_params *params, backend **out, sdxl_error *err)

@@ -152,6 +152,7 @@ sdxl_status cpu_timestep_embedding(backend *b, const tensor *t, bool flip_sin_to
 sdxl_status cpu_gather_rows(backend *b, const tensor *table, const tensor *ids, tensor *y,
                             sdxl_error *err);
 sdxl_status cpu_copy(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+sdxl_status cpu_zero(backend *b, tensor *y, sdxl_error *err);
 
 /* ---- splitting work over the pool (cpu_parallel.c) --------------------------------------- */
 

@@ -1,7 +1,7 @@
 /*
  * cpu_layout.c — ops that move data rather than compute: nearest upsampling, channel concat
- * and slice, row gather, copy; and the sinusoidal timestep embedding, which makes data from
- * a handful of numbers.
+ * and slice, row gather, copy, zero; and the sinusoidal timestep embedding, which makes data
+ * from a handful of numbers.
  */
 #include "backend/cpu/cpu_backend.h"
 
@@ -141,5 +141,18 @@ sdxl_status cpu_copy(backend *b, const tensor *x, tensor *y, sdxl_error *err)
 {
     layout_job job = {.a = x->data, .y = y->data};
     cpu_parallel_range(cpu_of(b), tensor_nbytes(x), BYTES_PER_CHUNK, copy_chunk, &job);
+    return SDXL_OK;
+}
+
+static void zero_chunk(void *ctx, size_t begin, size_t end, int thread)
+{
+    const layout_job *job = ctx;
+    memset((unsigned char *)job->y + begin, 0, end - begin);
+}
+
+sdxl_status cpu_zero(backend *b, tensor *y, sdxl_error *err)
+{
+    layout_job job = {.y = y->data};
+    cpu_parallel_range(cpu_of(b), tensor_nbytes(y), BYTES_PER_CHUNK, zero_chunk, &job);
     return SDXL_OK;
 }

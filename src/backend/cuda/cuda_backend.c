@@ -217,6 +217,7 @@ static const backend_ops cuda_ops = {
     .timestep_embedding = cuda_timestep_embedding,
     .gather_rows = cuda_gather_rows,
     .copy = cuda_copy,
+    .zero = cuda_zero,
 };
 
 /* The device to use, or SDXL_ERR_UNSUPPORTED saying why there is none. */

@@ -232,6 +232,7 @@ sdxl_status cuda_timestep_embedding(backend *b, const tensor *t, bool flip_sin_t
 sdxl_status cuda_gather_rows(backend *b, const tensor *table, const tensor *ids, tensor *y,
                              sdxl_error *err);
 sdxl_status cuda_copy(backend *b, const tensor *x, tensor *y, sdxl_error *err);
+sdxl_status cuda_zero(backend *b, tensor *y, sdxl_error *err);
 
 #ifdef __cplusplus
 }

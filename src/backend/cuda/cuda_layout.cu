@@ -1,6 +1,6 @@
 /*
  * cuda_layout.cu — ops that move data rather than compute: nearest upsampling, channel concat
- * and slice (strided 2-D copies), row gather, copy; and the sinusoidal timestep embedding,
+ * and slice (strided 2-D copies), row gather, copy, zero; and the sinusoidal timestep embedding,
  * which makes data from a handful of numbers.
  */
 #include "backend/cuda/cuda_device.cuh"
@@ -170,4 +170,10 @@ extern "C" sdxl_status cuda_copy(backend *b, const tensor *x, tensor *y, sdxl_er
     return cuda_check(cudaMemcpyAsync(y->data, x->data, tensor_nbytes(x), cudaMemcpyDeviceToDevice,
                                       cuda_of(b)->stream),
                       "copy", err);
+}
+
+extern "C" sdxl_status cuda_zero(backend *b, tensor *y, sdxl_error *err)
+{
+    return cuda_check(cudaMemsetAsync(y->data, 0, tensor_nbytes(y), cuda_of(b)->stream), "zero",
+                      err);
 }

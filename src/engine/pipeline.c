@@ -8,7 +8,9 @@
  * The host copies of a request are four: the picture up and the decoded pictures down, as
  * bytes (the [-1, 1] conversions are backend ops), and two uploads of the run's other inputs:
  * the time ids and the timesteps before the first stage, then every random number the run
- * draws, drawn while the VAE encoder runs (img2img) or after the text stage (txt2img). The
+ * draws, drawn while the VAE encoder runs (img2img) or after the text stage (txt2img); and
+ * the token ids of a prompt that is not in the prompt cache (whose embeddings stay on the
+ * backend: prompt_cache.h). The
  * numbers are drawn on the host because torch's CPU generator is sequential
  * (each image's mt19937 stream gives, in order, ε for the VAE sample and add_noise's noise, or
  * the initial noise, then one noise per step that draws), exactly the draws diffusers makes;

@@ -19,9 +19,9 @@
  * scheduler keeps them) and NHWC; the scheduler's formulas, the VAE's sample and guidance are
  * backend ops. The VAE may run on a second backend of another compute type with a queue of
  * its own (sdxl_model.vae_be); tensors pass between the two by backend_wait_for and
- * backend_convert. A request's host
- * copies are the picture in, the pictures out, and one upload of the time ids, timesteps and
- * random numbers (pipeline.c says why). UNet and text-encoder calls go through the session's
+ * backend_convert. A request's host copies are the picture in, the pictures out, the uploads
+ * of the time ids, timesteps and random numbers, and the token ids of a prompt that is not in
+ * the prompt cache (pipeline.c says why). UNet and text-encoder calls go through the session's
  * recorded graphs (graph_cache.h). Activation memory comes from one arena per session, sized
  * by pipeline_plan for the request before anything runs.
  */

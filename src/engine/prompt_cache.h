@@ -3,21 +3,28 @@
  * same prompt again (with a new image, a new seed) skips the tokenizers and text encoders.
  *
  * A least-recently-used cache of at most `capacity` entries, keyed by the exact bytes of the
- * prompt text. An entry holds what the text encoders made of that text for one batch row, as
- * host floats: embeds (prompt_embeds [T, D], T·D values) and pooled (pooled_prompt_embeds [P]).
- * A cache belongs to one loaded model, and a positive and a negative prompt of the same text
- * go through the same tokenizers and encoders, so the text alone is the key. Entries are copied
- * in and out bit for bit: a hit gives exactly the floats the encoders gave.
+ * prompt text. An entry holds what the text encoders made of that text for one batch row:
+ * embeds (prompt_embeds [1, T, D]) and pooled (pooled_prompt_embeds [1, P]), as tensors of the
+ * backend's compute type in the backend's memory (on a GPU, device memory: a hit or a store is
+ * a copy on the device, never a trip through the host). A cache belongs to one loaded model,
+ * and a positive and a negative prompt of the same text go through the same tokenizers and
+ * encoders, so the text alone is the key. Entries are copied in and out bit for bit: a hit
+ * gives exactly the values the encoders gave.
  *
- * Capacity 0 disables the cache: every lookup misses and nothing is stored. Memory is taken
- * as entries are added (about 630 KB each for sdxl-turbo), never more than capacity of them.
- * All functions are thread-safe: one cache serves every session of a model.
+ * The memory for every entry is taken when the cache is made (about 320 KB per entry for
+ * sdxl-turbo in fp16, 640 KB in fp32), so a full cache cannot run out of memory later.
+ * Capacity 0 disables the cache: every lookup misses, nothing is stored, no memory is taken.
+ *
+ * All functions are thread-safe: one cache serves every session of a model. Copies are queued
+ * on the backend while the cache is locked, so they run in the order the calls were made (a
+ * backend has one queue): a hit's copy out of an entry runs before a later store refills it.
  *
  *     prompt_cache *c;
- *     st = prompt_cache_create(16, 77 * 2048, 1280, &c, err);
- *     if (!prompt_cache_get(c, text, len, embeds, pooled)) {
- *         ... run the encoders into embeds, pooled ...
- *         prompt_cache_put(c, text, len, embeds, pooled, err);
+ *     st = prompt_cache_create(be, 16, 77, 2048, 1280, &c, err);
+ *     st = prompt_cache_get(c, text, len, &embeds_row, &pooled_row, &hit, err);
+ *     if (!st && !hit) {
+ *         ... run the encoders into embeds_row, pooled_row ...
+ *         st = prompt_cache_put(c, text, len, &embeds_row, &pooled_row, err);
  *     }
  *     prompt_cache_free(c);
  */
@@ -28,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "base/status.h"
 
 /* The largest capacity accepted (far more prompts than a server sees repeated). */
@@ -41,26 +49,29 @@ typedef struct prompt_cache_stats {
     uint64_t evictions; /* entries dropped to make room for a new one */
     size_t entries;     /* entries held now */
     size_t capacity;
+    size_t bytes;       /* backend memory taken for the entries */
 } prompt_cache_stats;
 
-/* An empty cache for up to capacity entries of embeds_count + pooled_count floats each
- * (both counts >= 1). */
-sdxl_status prompt_cache_create(size_t capacity, size_t embeds_count, size_t pooled_count,
-                                prompt_cache **out, sdxl_error *err);
+/* An empty cache on be for up to capacity entries of embeds [1, tokens, dim] and
+ * pooled [1, pooled] (each size >= 1) in be's compute type. Fails when the entries' memory
+ * cannot be had (SDXL_ERR_OUT_OF_MEMORY, saying how much) or a size is out of range. */
+sdxl_status prompt_cache_create(backend *be, size_t capacity, int64_t tokens, int64_t dim,
+                                int64_t pooled, prompt_cache **out, sdxl_error *err);
 void prompt_cache_free(prompt_cache *c); /* NULL is fine */
 
-/* On a hit copies the entry for text[0..len) into embeds[embeds_count] and
- * pooled[pooled_count], makes it the most recently used, and returns true. On a miss touches
- * neither array and returns false. */
-bool prompt_cache_get(prompt_cache *c, const char *text, size_t len, float *embeds,
-                      float *pooled);
+/* Looks text[0..len) up. On a hit copies the entry into embeds and pooled (the shapes and
+ * type above), makes it the most recently used and sets *hit; on a miss touches neither and
+ * clears *hit. Fails only when the outputs do not fit the entries or the backend fails. */
+sdxl_status prompt_cache_get(prompt_cache *c, const char *text, size_t len, tensor *embeds,
+                             tensor *pooled, bool *hit, sdxl_error *err);
 
-/* Stores a copy of text[0..len) with its embeds and pooled as the most recently used entry,
- * replacing the entry of the same text if there is one, else evicting the least recently used
- * one when the cache is full. Does nothing (SDXL_OK) when the capacity is 0. Fails only when
- * memory runs out; the cache then holds what it held before. */
-sdxl_status prompt_cache_put(prompt_cache *c, const char *text, size_t len, const float *embeds,
-                             const float *pooled, sdxl_error *err);
+/* Stores a copy of text[0..len) with a copy of embeds and pooled as the most recently used
+ * entry, replacing the entry of the same text if there is one, else evicting the least
+ * recently used one when the cache is full. Does nothing (SDXL_OK) when the capacity is 0.
+ * On failure (no memory for the text, tensors that do not fit, a backend error) the text is
+ * not cached, and no entry answers with values that were not stored whole. */
+sdxl_status prompt_cache_put(prompt_cache *c, const char *text, size_t len, const tensor *embeds,
+                             const tensor *pooled, sdxl_error *err);
 
 prompt_cache_stats prompt_cache_get_stats(prompt_cache *c);
 

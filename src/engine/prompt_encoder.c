@@ -24,8 +24,7 @@ struct prompt_encoder {
     int64_t tokens;             /* T */
     int64_t dim1, dim2, pooled; /* D1, D2, P */
     bool force_zeros;           /* model_index.json force_zeros_for_empty_prompt */
-    prompt_cache *cache;
-    size_t cache_entries; /* its capacity; 0: no caching (nor reading results back for it) */
+    prompt_cache *cache;        /* on be */
 };
 
 static sdxl_status read_force_zeros(const char *model_dir, bool *out, sdxl_error *err)
@@ -91,8 +90,8 @@ static sdxl_status load_parts(const char *model_dir, const prompt_encoder_params
     SDXL_TRY(clip_load(model_dir, "text_encoder", pe->be, p->progress, &pe->te1, err));
     SDXL_TRY(clip_load(model_dir, "text_encoder_2", pe->be, p->progress, &pe->te2, err));
     SDXL_TRY(check_parts(model_dir, pe, err));
-    return prompt_cache_create(p->cache_entries, (size_t)(pe->tokens * (pe->dim1 + pe->dim2)),
-                               (size_t)pe->pooled, &pe->cache, err);
+    return prompt_cache_create(pe->be, p->cache_entries, pe->tokens, pe->dim1 + pe->dim2,
+                               pe->pooled, &pe->cache, err);
 }
 
 sdxl_status prompt_encoder_load(const char *model_dir, backend *be,
@@ -104,7 +103,6 @@ sdxl_status prompt_encoder_load(const char *model_dir, backend *be,
     if (!pe)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "prompt encoder: out of memory");
     pe->be = be;
-    pe->cache_entries = params->cache_entries;
     sdxl_status st = load_parts(model_dir, params, pe, err);
     if (st != SDXL_OK) {
         prompt_encoder_free(pe);
@@ -256,20 +254,6 @@ static sdxl_status repeat_first_row(backend *be, const tensor *embeds, const ten
     return SDXL_OK;
 }
 
-/* Row 0 of embeds and pooled from host arrays [T * D] and [P]. */
-static sdxl_status write_first_row(prompt_encoder *pe, const tensor *embeds,
-                                   const tensor *pooled, const float *host_embeds,
-                                   const float *host_pooled, sdxl_error *err)
-{
-    tensor e0, p0;
-    SDXL_TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
-    SDXL_TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
-    SDXL_TRY(backend_tensor_write(pe->be, &e0, DTYPE_F32, host_embeds, (size_t)tensor_numel(&e0),
-                             err));
-    return backend_tensor_write(pe->be, &p0, DTYPE_F32, host_pooled, (size_t)tensor_numel(&p0),
-                                err);
-}
-
 /* Row 0 of embeds and pooled for text: from the cache, or from the encoders (then cached). */
 static sdxl_status fill_first_row(prompt_encoder *pe, graph_cache *graphs, arena *a,
                                   const char *text, const tensor *embeds, const tensor *pooled,
@@ -278,29 +262,19 @@ static sdxl_status fill_first_row(prompt_encoder *pe, graph_cache *graphs, arena
     tensor e0, p0;
     SDXL_TRY(tensor_view_outer(&e0, embeds, 0, 1, err));
     SDXL_TRY(tensor_view_outer(&p0, pooled, 0, 1, err));
-    if (a->planning || pe->cache_entries == 0)
+    if (a->planning)
         return encode_text(pe, graphs, a, text, &e0, &p0, err);
-    size_t ne = (size_t)tensor_numel(&e0), np = (size_t)tensor_numel(&p0);
-    float *host = malloc((ne + np) * sizeof *host); /* embeds [T * D], then pooled [P] */
-    if (!host)
-        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "prompt encoder: out of memory");
     size_t len = strlen(text);
-    sdxl_status st;
-    if (prompt_cache_get(pe->cache, text, len, host, host + ne)) {
-        st = write_first_row(pe, embeds, pooled, host, host + ne, err);
-    } else {
-        st = encode_text(pe, graphs, a, text, &e0, &p0, err);
-        if (!st)
-            st = backend_tensor_read(pe->be, &e0, DTYPE_F32, host, ne, err);
-        if (!st)
-            st = backend_tensor_read(pe->be, &p0, DTYPE_F32, host + ne, np, err);
-        sdxl_error cache_err;
-        if (!st && prompt_cache_put(pe->cache, text, len, host, host + ne, &cache_err))
-            LOG_WARNING("prompt cache: %s; the prompt was encoded but is not cached",
-                        cache_err.message);
-    }
-    free(host);
-    return st;
+    bool hit;
+    SDXL_TRY(prompt_cache_get(pe->cache, text, len, &e0, &p0, &hit, err));
+    if (hit)
+        return SDXL_OK;
+    SDXL_TRY(encode_text(pe, graphs, a, text, &e0, &p0, err));
+    sdxl_error cache_err;
+    if (prompt_cache_put(pe->cache, text, len, &e0, &p0, &cache_err))
+        LOG_WARNING("prompt cache: %s; the prompt was encoded but is not cached",
+                    cache_err.message);
+    return SDXL_OK;
 }
 
 sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, graph_cache *graphs, arena *a,
@@ -327,16 +301,8 @@ sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, graph_cache *graphs, 
 static sdxl_status zero_rows(prompt_encoder *pe, tensor *embeds, tensor *pooled,
                              sdxl_error *err)
 {
-    if (!embeds->data) /* planned */
-        return SDXL_OK;
-    size_t ne = (size_t)(pe->tokens * (pe->dim1 + pe->dim2));
-    float *zeros = calloc(ne + (size_t)pe->pooled, sizeof *zeros);
-    if (!zeros)
-        return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "prompt encoder: out of memory");
-    sdxl_status st = write_first_row(pe, embeds, pooled, zeros, zeros + ne, err);
-    free(zeros);
-    SDXL_TRY(st);
-    return repeat_first_row(pe->be, embeds, pooled, err);
+    SDXL_TRY(backend_zero(pe->be, embeds, err));
+    return backend_zero(pe->be, pooled, err);
 }
 
 static sdxl_status encode_request(prompt_encoder *pe, graph_cache *graphs, arena *a,

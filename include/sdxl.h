@@ -6,9 +6,10 @@
  * parameter, the parameter's name). The library never exits or aborts on bad input.
  *
  * As in llama.h: the MODEL (immutable weights, loaded once) is separate from a SESSION (one
- * worker's activation memory, scratch buffers and, on a GPU, its stream and captured graphs).
- * One session per worker thread; several sessions may share one model. A session is not
- * thread-safe; a model is, once open.
+ * worker's activation memory and, on a GPU, its captured graphs). One session per worker
+ * thread; several sessions may share one model. Their requests then take turns: a model runs
+ * one request at a time (its backend's queue, scratch and plans serve every session), and each
+ * gets the bits it would get alone. A session is not thread-safe; a model is, once open.
  *
  *     sdxl_model_params mp = sdxl_model_default_params();
  *     sdxl_model *model;  sdxl_session *session;  sdxl_error err;

@@ -1,6 +1,7 @@
 /*
  * engine.c — the public engine API (include/sdxl.h) over the pipeline (pipeline.h): handles,
- * defaults, argument checks, the memory budget, seeds, and freeing results.
+ * defaults, argument checks, the memory budget, seeds, one request at a time per model (the
+ * model's run_lock), and freeing results.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,10 @@ sdxl_status sdxl_model_open(const char *dir, const sdxl_model_params *params, sd
     if (!m)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "no memory for a model");
     sdxl_status st = pipeline_model_load(dir, params ? params : &defaults, m, err);
+    if (st == SDXL_OK && pthread_mutex_init(&m->run_lock, NULL) != 0) {
+        pipeline_model_unload(m);
+        st = error_set(err, SDXL_ERR_OUT_OF_MEMORY, "no memory for a model's lock");
+    }
     if (st != SDXL_OK) {
         free(m);
         return st;
@@ -89,6 +94,7 @@ void sdxl_model_close(sdxl_model *model)
     if (!model)
         return;
     pipeline_model_unload(model);
+    pthread_mutex_destroy(&model->run_lock);
     free(model);
 }
 
@@ -130,8 +136,11 @@ void sdxl_session_close(sdxl_session *session)
 {
     if (!session)
         return;
+    pthread_mutex_t *lock = &session->model->run_lock;
+    pthread_mutex_lock(lock);
     graph_cache_clear(&session->graphs);
     backend_buffer_free(session->model->be, session->buffer);
+    pthread_mutex_unlock(lock);
     scheduler_free(&session->sched);
     free(session);
 }
@@ -208,7 +217,9 @@ sdxl_status sdxl_generate(sdxl_session *session, const sdxl_generate_params *par
         req.seed = random_seed();
         req.seed_set = true;
     }
+    pthread_mutex_lock(&session->model->run_lock);
     st = pipeline_run(session, &req, bytes, out, err);
+    pthread_mutex_unlock(&session->model->run_lock);
     if (st != SDXL_OK)
         sdxl_result_free(out);
     return st;

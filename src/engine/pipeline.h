@@ -28,6 +28,7 @@
 #ifndef SDXL_ENGINE_PIPELINE_H
 #define SDXL_ENGINE_PIPELINE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,10 @@ struct sdxl_model {
     scheduler_config scheduler_cfg;
     pipeline_limits limits;         /* sizes and defaults the configs imply */
     uint64_t weight_bytes;          /* weights as the backend holds them */
+    /* Held by a request from its first op to its last, and while a session frees its memory:
+     * the backends' queues, scratch buffers and plan caches serve every session, and a CUDA
+     * graph being recorded would take in another thread's work on the same queue. */
+    pthread_mutex_t run_lock;
 };
 
 /* One worker's state: the activation arena (grown when a request needs more) and the

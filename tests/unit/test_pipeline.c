@@ -16,7 +16,8 @@
  * tolerances, and in the default types (fp16 UNet and text encoders, bf16 VAE) under
  * tolerances for 11- and 8-bit mantissas; and a request repeated on one session, whose second
  * run replays the UNet graph the first recorded, gives the same bits. Without a GPU those tests
- * are skipped, saying why.
+ * are skipped, saying why. On either backend, sessions of several threads sharing one model
+ * give each request the bits it gets alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 
 #include <cmocka.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,6 +427,117 @@ static void test_graph_replay_same_bits(void **state)
     sdxl_model_close(m);
 }
 
+/* ---- sessions sharing a model ----------------------------------------------------------- */
+
+#define SHARING_THREADS 3
+#define SHARING_REQUESTS 3
+#define SHARING_ROUNDS 2
+
+/* Requests that differ in kind, size, guidance and prompt (prompt-cache misses, then hits). */
+static sdxl_generate_params sharing_request(const sdxl_image *picture, int i)
+{
+    sdxl_generate_params gp = picture_request(picture, 40 + (uint64_t)i, 1, 2, 0.6f);
+    if (i == 1) {
+        gp.init_image = NULL; /* txt2img at the model's default size */
+        gp.prompt = "a lighthouse at night";
+    } else if (i == 2) {
+        gp.guidance_scale = 3.0f;
+        gp.negative_prompt = "fog";
+        gp.batch_size = 2;
+    }
+    return gp;
+}
+
+typedef struct sharer {
+    sdxl_model *m;
+    const sdxl_image *picture;
+    const sdxl_result *want; /* [SHARING_REQUESTS], from one session alone */
+    int id;
+    char failure[SDXL_ERROR_MESSAGE_MAX + 64]; /* empty when every result had want's bits */
+} sharer;
+
+static bool same_images(const sdxl_result *a, const sdxl_result *b)
+{
+    if (a->n_images != b->n_images)
+        return false;
+    for (int i = 0; i < a->n_images; i++)
+        if (a->images[i].width != b->images[i].width ||
+            a->images[i].height != b->images[i].height ||
+            memcmp(a->images[i].pixels, b->images[i].pixels,
+                   (size_t)a->images[i].width * a->images[i].height * 3) != 0)
+            return false;
+    return true;
+}
+
+/* Its own session, the requests in an order of its own, each result checked. */
+static void *share_model(void *arg)
+{
+    sharer *w = arg;
+    sdxl_session *s;
+    sdxl_error err;
+    if (sdxl_session_open(w->m, &s, &err) != SDXL_OK) {
+        snprintf(w->failure, sizeof w->failure, "session: %s", err.message);
+        return NULL;
+    }
+    for (int k = 0; k < SHARING_ROUNDS * SHARING_REQUESTS && !w->failure[0]; k++) {
+        int i = (k + w->id) % SHARING_REQUESTS;
+        sdxl_generate_params gp = sharing_request(w->picture, i);
+        sdxl_result got;
+        if (sdxl_generate(s, &gp, &got, &err) != SDXL_OK)
+            snprintf(w->failure, sizeof w->failure, "request %d: %s", i, err.message);
+        else if (!same_images(&got, &w->want[i]))
+            snprintf(w->failure, sizeof w->failure, "request %d: other pixels than alone", i);
+        sdxl_result_free(&got);
+    }
+    sdxl_session_close(s);
+    return NULL;
+}
+
+/* Sessions of several threads at once on one model (include/sdxl.h allows it) get, request
+ * for request, the bits one session alone gets. */
+static void check_sessions_share_a_model(const run_config *rc)
+{
+    sdxl_model *m = open_model("tiny-a", rc);
+    sdxl_session *s;
+    sdxl_error err;
+    check_ok(sdxl_session_open(m, &s, &err), &err);
+    sdxl_image picture = make_picture();
+    sdxl_result want[SHARING_REQUESTS];
+    for (int i = 0; i < SHARING_REQUESTS; i++) {
+        sdxl_generate_params gp = sharing_request(&picture, i);
+        check_ok(sdxl_generate(s, &gp, &want[i], &err), &err);
+    }
+    sdxl_session_close(s);
+
+    pthread_t threads[SHARING_THREADS];
+    sharer workers[SHARING_THREADS];
+    for (int t = 0; t < SHARING_THREADS; t++) {
+        workers[t] = (sharer){.m = m, .picture = &picture, .want = want, .id = t};
+        assert_int_equal(pthread_create(&threads[t], NULL, share_model, &workers[t]), 0);
+    }
+    for (int t = 0; t < SHARING_THREADS; t++)
+        assert_int_equal(pthread_join(threads[t], NULL), 0);
+    for (int t = 0; t < SHARING_THREADS; t++)
+        if (workers[t].failure[0])
+            fail_msg("%s, thread %d: %s", rc->label, t, workers[t].failure);
+    for (int i = 0; i < SHARING_REQUESTS; i++)
+        sdxl_result_free(&want[i]);
+    free(picture.pixels);
+    sdxl_model_close(m);
+}
+
+static void test_sessions_share_a_model(void **state)
+{
+    (void)state;
+    check_sessions_share_a_model(&CPU);
+}
+
+static void test_sessions_share_a_cuda_model(void **state)
+{
+    (void)state;
+    check_sessions_share_a_model(&CUDA_DEFAULT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +547,8 @@ int main(void)
         cmocka_unit_test(test_golden_cuda_fp32),
         cmocka_unit_test(test_golden_cuda_default_types),
         cmocka_unit_test(test_graph_replay_same_bits),
+        cmocka_unit_test(test_sessions_share_a_model),
+        cmocka_unit_test(test_sessions_share_a_cuda_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "base/log.h"
 #include "support/backend_test.h"
 
 #define EXIT_SKIPPED 77
@@ -482,18 +483,29 @@ static void check_attention(fixture *f, int64_t b, int64_t tq, int64_t tk, int64
     reset(f, hm, dm);
 }
 
+static const struct attention_shape {
+    int64_t b, tq, tk, width;
+    int heads;
+    bool causal;
+} attention_shapes[] = {
+    {2, 576, 576, 640, 10, false},  /* UNet self-attention, heads of 64 */
+    {2, 576, 77, 640, 10, false},   /* UNet cross-attention on the text */
+    {1, 256, 256, 1280, 20, false}, /* UNet 16x16 level: 2-warp blocks */
+    {2, 77, 77, 768, 12, true},     /* CLIP-L, causal */
+    {1, 77, 77, 1280, 20, true},    /* OpenCLIP bigG, causal */
+    {1, 300, 300, 1280, 10, false}, /* heads of 128 */
+    {1, 130, 200, 320, 5, false},   /* rows and keys not multiples of 64 */
+    {1, 1024, 1024, 512, 1, false}, /* the VAE's one head of 512 */
+    {1, 200, 150, 640, 8, false},   /* heads of 80: the tiled path (cuDNN's with cudnn) */
+};
+
 static void test_attention(void **state)
 {
     fixture *f = need_gpu(state);
-    check_attention(f, 2, 576, 576, 640, 10, false);  /* UNet self-attention, heads of 64 */
-    check_attention(f, 2, 576, 77, 640, 10, false);   /* UNet cross-attention on the text */
-    check_attention(f, 1, 256, 256, 1280, 20, false); /* UNet 16x16 level: 2-warp blocks */
-    check_attention(f, 2, 77, 77, 768, 12, true);     /* CLIP-L, causal */
-    check_attention(f, 1, 77, 77, 1280, 20, true);    /* OpenCLIP bigG, causal */
-    check_attention(f, 1, 300, 300, 1280, 10, false); /* heads of 128 */
-    check_attention(f, 1, 130, 200, 320, 5, false);   /* rows and keys not multiples of 64 */
-    check_attention(f, 1, 1024, 1024, 512, 1, false); /* the VAE's one head of 512 */
-    check_attention(f, 1, 200, 150, 640, 8, false);   /* heads of 80: the tiled path */
+    for (size_t i = 0; i < sizeof(attention_shapes) / sizeof(attention_shapes[0]); i++) {
+        const struct attention_shape *a = &attention_shapes[i];
+        check_attention(f, a->b, a->tq, a->tk, a->width, a->heads, a->causal);
+    }
 }
 
 /* ---- element-wise ops ------------------------------------------------------------------- */
@@ -788,6 +800,70 @@ static void test_same_bits(void **state)
               (int64_t[]){700, 640}, 3);
     same_bits(f, "attention [2, 600, 512], one head", run_vae_attention, 2, (int64_t[]){600, 512},
               (int64_t[]){600, 512}, 3);
+}
+
+/* ---- cuDNN's fused attention (SDXLD_CUDA_ATTENTION=cudnn) -------------------------------- */
+
+/* A cuda backend of the fixture's type whose attention is cuDNN's. */
+static backend *cudnn_attention_backend(fixture *f)
+{
+    sdxl_error err;
+    backend_params p = backend_default_params();
+    p.compute_type = f->type;
+    backend *be = NULL;
+    assert_int_equal(setenv("SDXLD_CUDA_ATTENTION", "cudnn", 1), 0);
+    sdxl_status st = backend_create("cuda", &p, &be, &err);
+    unsetenv("SDXLD_CUDA_ATTENTION");
+    expect_ok(st, &err);
+    return be;
+}
+
+/* How many lines of the debug log so far say that a cuDNN attention plan was built. */
+static int cudnn_plans_logged(FILE *log)
+{
+    char line[1024];
+    int n = 0;
+    fflush(log);
+    rewind(log);
+    while (fgets(line, sizeof(line), log))
+        if (strstr(line, "attention through cuDNN"))
+            n++;
+    fseek(log, 0, SEEK_END);
+    return n;
+}
+
+/* test_attention's shapes through cuDNN's fused attention, against the cpu, then an image's
+ * bits alone and in a batch. That cuDNN computed them: this path has no fallback (a shape
+ * cuDNN refuses fails the op), and each F16/BF16 shape with heads of up to 128 channels must
+ * have built a cuDNN plan (cuda_sdpa.c's debug line, counted in a log file). Heads of 512, and
+ * F32, take the tiled path and build none. */
+static void test_attention_cudnn(void **state)
+{
+    fixture *f = need_gpu(state);
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    log_configure(LOG_LEVEL_DEBUG, LOG_FORMAT_TEXT, log);
+    backend *flash = f->gpu;
+    f->gpu = cudnn_attention_backend(f);
+    for (size_t i = 0; i < sizeof(attention_shapes) / sizeof(attention_shapes[0]); i++) {
+        const struct attention_shape *a = &attention_shapes[i];
+        int64_t d = a->width / a->heads;
+        int want = cudnn_plans_logged(log) + (f->type != DTYPE_F32 && d <= 128 && d % 8 == 0);
+        check_attention(f, a->b, a->tq, a->tk, a->width, a->heads, a->causal);
+        int got = cudnn_plans_logged(log);
+        if (got != want)
+            fail_msg("%s attention Tq%lld Tk%lld %dx%lld: %d cuDNN plans logged, expected %d",
+                     dtype_name(f->type), (long long)a->tq, (long long)a->tk, a->heads,
+                     (long long)d, got, want);
+    }
+    int want = cudnn_plans_logged(log) + (f->type != DTYPE_F32);
+    same_bits(f, "attention [3, 700, 640], heads of 64, cuDNN", run_attention, 3,
+              (int64_t[]){700, 640}, (int64_t[]){700, 640}, 3);
+    assert_int_equal(cudnn_plans_logged(log), want);
+    backend_destroy(f->gpu);
+    f->gpu = flash;
+    log_configure(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, NULL);
+    fclose(log);
 }
 
 /* ---- recorded graphs ---------------------------------------------------------------------- */
@@ -1313,12 +1389,51 @@ static void test_create(void **state)
     assert_non_null(strstr(err.message, "no CUDA device"));
 }
 
+/* SDXLD_CUDA_ATTENTION is read before the device is looked for, so this runs without a GPU
+ * too: a bad value is refused, naming the variable, the value and the accepted values; the
+ * accepted values are not refused for their own sake. */
+static void test_attention_setting(void **state)
+{
+    if (strstr(no_gpu, "not available in this build")) {
+        print_message("the cuda backend is not built here: nothing to check\n");
+        skip();
+    }
+    sdxl_error err;
+    backend *be = NULL;
+    backend_params p = backend_default_params();
+    assert_int_equal(setenv("SDXLD_CUDA_ATTENTION", "cuDNN", 1), 0);
+    sdxl_status st = backend_create("cuda", &p, &be, &err);
+    unsetenv("SDXLD_CUDA_ATTENTION");
+    assert_int_equal(st, SDXL_ERR_INVALID_ARGUMENT);
+    assert_null(be);
+    const char *said[] = {"SDXLD_CUDA_ATTENTION", "\"cuDNN\"", "\"flash\"", "\"cudnn\""};
+    for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
+        if (!strstr(err.message, said[i]))
+            fail_msg("the refusal does not say %s: %s", said[i], err.message);
+    print_message("refused as it should be: %s\n", err.message);
+
+    const char *accepted[] = {"flash", "cudnn"};
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        assert_int_equal(setenv("SDXLD_CUDA_ATTENTION", accepted[i], 1), 0);
+        st = backend_create("cuda", &p, &be, &err);
+        unsetenv("SDXLD_CUDA_ATTENTION");
+        if (no_gpu[0]) {
+            assert_int_not_equal(st, SDXL_ERR_INVALID_ARGUMENT);
+            assert_null(be);
+            continue;
+        }
+        expect_ok(st, &err);
+        backend_destroy(be);
+    }
+}
+
 #define GPU_TESTS                                                                                  \
     cmocka_unit_test(test_write_read), cmocka_unit_test(test_linear),                              \
         cmocka_unit_test(test_matmul), cmocka_unit_test(test_conv2d),                              \
         cmocka_unit_test(test_conv2d_bias_plans),                                                  \
         cmocka_unit_test(test_group_norm), cmocka_unit_test(test_layer_norm),                      \
         cmocka_unit_test(test_softmax), cmocka_unit_test(test_attention),                          \
+        cmocka_unit_test(test_attention_cudnn),                                                    \
         cmocka_unit_test(test_activations), cmocka_unit_test(test_arithmetic),                     \
         cmocka_unit_test(test_layout), cmocka_unit_test(test_same_bits),                           \
         cmocka_unit_test(test_record), cmocka_unit_test(test_wait_for),                         \
@@ -1339,7 +1454,8 @@ int main(void)
                "here: %s\n",
                no_gpu);
 
-    const struct CMUnitTest create[] = {cmocka_unit_test(test_create)};
+    const struct CMUnitTest create[] = {cmocka_unit_test(test_create),
+                                        cmocka_unit_test(test_attention_setting)};
     const struct CMUnitTest ops[] = {GPU_TESTS};
     int failed = cmocka_run_group_tests_name("cuda backend creation", create, NULL, NULL);
     failed += cmocka_run_group_tests_name("cuda ops F32", ops, setup_f32, group_teardown);

@@ -2,8 +2,10 @@
  * cuda_attention.c — scaled-dot-product attention.
  *
  * F16 and BF16 heads of 64 or 128 channels (the UNet's, CLIP's) go to the fused kernel in
- * cuda_flash.cu. Everything else — the VAE's one head of 512, F32 (the checking type), other
- * head sizes — runs in blocks of query rows, per image and block:
+ * cuda_flash.cu; with SDXLD_CUDA_ATTENTION=cudnn, F16 and BF16 heads of up to 128 channels in
+ * multiples of 8 go to cuDNN's fused attention instead (cuda_sdpa.c), with no fallback.
+ * Everything else — the VAE's one head of 512, F32 (the checking type), other head sizes —
+ * runs in blocks of query rows, per image and block:
  *   S = Q Kᵀ / sqrt(D)   every head at once: one batched cuBLASLt product into fp32 scratch
  *   P = softmax(S)       in the compute type, keys past the query masked when causal
  *   Y = P V              a second batched product, written straight into the heads' columns
@@ -23,6 +25,8 @@ sdxl_status cuda_attention(backend *b, const tensor *q, const tensor *k, const t
     cuda_backend *cb = cuda_of(b);
     int64_t images = q->shape[0], tq = q->shape[1], tk = k->shape[1], width = q->shape[2];
     int64_t d = width / heads;
+    if (cb->attention == CUDA_ATTENTION_CUDNN && cuda_sdpa_supported(q->type, d))
+        return cuda_sdpa_attention(cb, q, k, v, heads, causal, y, err);
     if (heads <= 65535 && cuda_flash_supported(q->type, d, q, k, v, y))
         return cuda_flash_attention(cb, q, k, v, heads, causal, y, err);
 

@@ -17,6 +17,7 @@ static void cuda_destroy(backend *b)
     /* Plans hold the library handles: free them first. */
     cuda_gemm_plans_free(cb);
     cuda_conv_plans_free(cb);
+    cuda_sdpa_plans_free(cb);
     cuda_buffer_release(&cb->conv_workspace);
     cuda_buffer_release(&cb->scratch);
     cuda_buffer_release(&cb->staging);
@@ -245,6 +246,26 @@ static sdxl_status find_device(int device, struct cudaDeviceProp *prop, sdxl_err
     return SDXL_OK;
 }
 
+/* SDXLD_CUDA_ATTENTION (docs/OPERATIONS.md): which attention runs. It exists to measure cuDNN's
+ * fused attention against our kernel, so a misspelt value is an error, not the default. */
+static sdxl_status attention_path(cuda_attention_path *out, sdxl_error *err)
+{
+    const char *value = getenv("SDXLD_CUDA_ATTENTION");
+    if (!value || strcmp(value, "flash") == 0) {
+        *out = CUDA_ATTENTION_FLASH;
+        return SDXL_OK;
+    }
+    if (strcmp(value, "cudnn") == 0) {
+        *out = CUDA_ATTENTION_CUDNN;
+        return SDXL_OK;
+    }
+    return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
+                     "cuda backend: SDXLD_CUDA_ATTENTION is \"%s\"; accepted values: \"flash\" "
+                     "(our kernel, the default when unset) or \"cudnn\" (cuDNN's fused "
+                     "attention, for measuring)",
+                     value);
+}
+
 sdxl_status cuda_backend_create(const backend_params *params, backend **out, sdxl_error *err)
 {
     *out = NULL;
@@ -254,11 +275,15 @@ sdxl_status cuda_backend_create(const backend_params *params, backend **out, sdx
                          "cuda backend: compute type %s is not supported; use F16, BF16, or F32 "
                          "for checks",
                          dtype_name(type));
+    /* Before the device: a bad value is reported on any machine. */
+    cuda_attention_path attention = CUDA_ATTENTION_FLASH;
+    SDXL_TRY(attention_path(&attention, err));
     struct cudaDeviceProp prop;
     SDXL_TRY(find_device(params->device, &prop, err));
     cuda_backend *cb = calloc(1, sizeof(*cb));
     if (!cb)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");
+    cb->attention = attention;
     cb->base.ops = &cuda_ops;
     cb->base.params = *params;
     cb->device = params->device;

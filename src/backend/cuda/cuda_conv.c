@@ -7,9 +7,10 @@
  * A plan is built for one image (N = 1) of a shape and kept; a batch runs it image by image,
  * so an image's bits never depend on the batch. The engine configurations come from cuDNN's
  * heuristics (mode A, then its fallback list); the first one that is acceptable and finalizes
- * is kept. Refused: engines that say they are nondeterministic, that accumulate in less than
- * fp32, FFT and Winograd engines (they change the arithmetic), and for F32 — the checking
- * type, which must stay fp32 — engines that use tensor cores (TF32) or down-convert inputs.
+ * is kept (cuda_dnn_plan.c, shared with cuDNN's attention). Refused: engines that say they are
+ * nondeterministic, that accumulate in less than fp32, FFT and Winograd engines (they change
+ * the arithmetic), and for F32 — the checking type, which must stay fp32 — engines that use
+ * tensor cores (TF32) or down-convert inputs.
  *
  * A bias is added inside the plan where cuDNN can: the fused graph (convolution, then a
  * pointwise ADD of the bias on the fp32 result) writes y once and rounds conv + bias once.
@@ -24,11 +25,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/log.h"
-
-#define MAX_ENGINE_CONFIGS 32
 
 void cuda_conv_weight_layout(const float *src, float *dst, int64_t cout, int64_t cin, int64_t kh,
                              int64_t kw)
@@ -41,20 +39,9 @@ void cuda_conv_weight_layout(const float *src, float *dst, int64_t cout, int64_t
                         src[((co * cin + ci) * kh + ky) * kw + kx];
 }
 
-/* Destroys the plan's descriptors: the plan is empty again, as before its build. */
-static void conv_plan_clear(conv_plan *p)
-{
-    if (p->plan)
-        cudnnBackendDestroyDescriptor(p->plan);
-    for (int i = p->n_desc - 1; i >= 0; i--)
-        cudnnBackendDestroyDescriptor(p->desc[i]);
-    p->plan = NULL;
-    p->n_desc = 0;
-}
-
 static void conv_plan_free(conv_plan *p)
 {
-    conv_plan_clear(p);
+    dnn_plan_clear(&p->dnn);
     free(p);
 }
 
@@ -66,129 +53,14 @@ void cuda_conv_plans_free(cuda_backend *cb)
     memset(&cb->conv_plans, 0, sizeof(cb->conv_plans));
 }
 
-/* Whether an engine configuration computes what we need the way we need it (see the top). */
-static bool engine_acceptable(cudnnBackendDescriptor_t cfg, bool exact_f32)
-{
-    cudnnBackendDescriptor_t engine;
-    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) !=
-        CUDNN_STATUS_SUCCESS)
-        return false;
-    cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
-    int64_t n = 0;
-    bool ok =
-        cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-                                 &n, &engine) == CUDNN_STATUS_SUCCESS &&
-        cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
-                                 CUDNN_TYPE_NUMERICAL_NOTE, CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n,
-                                 notes) == CUDNN_STATUS_SUCCESS;
-    for (int64_t i = 0; ok && i < n; i++) {
-        switch (notes[i]) {
-        case CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC:
-        case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION:
-        case CUDNN_NUMERICAL_NOTE_FFT:
-        case CUDNN_NUMERICAL_NOTE_WINOGRAD:
-        case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4:
-        case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6:
-        case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13:
-            ok = false;
-            break;
-        case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
-        case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:
-            ok = !exact_f32;
-            break;
-        default:
-            break;
-        }
-    }
-    cudnnBackendDestroyDescriptor(engine);
-    return ok;
-}
-
-/* Tries the configurations one heuristics mode proposes; sets p->plan on success. The last
- * cuDNN failure is left in err (for the message when no mode works). */
-static void try_heuristics(cuda_backend *cb, conv_plan *p, cudnnBackendDescriptor_t graph,
-                           cudnnBackendHeurMode_t mode, sdxl_error *err)
-{
-    bool exact_f32 = p->key.type == DTYPE_F32;
-    cudnnBackendDescriptor_t heur = NULL, cfgs[MAX_ENGINE_CONFIGS];
-    int64_t count = 0, got = 0, created = 0;
-    if (cuda_check_dnn(cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur),
-                       "engine heuristics", err))
-        return;
-    if (cuda_check_dnn(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
-                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph),
-                       "engine heuristics", err) ||
-        cuda_check_dnn(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
-                                                CUDNN_TYPE_HEUR_MODE, 1, &mode),
-                       "engine heuristics", err) ||
-        cuda_check_dnn(cudnnBackendFinalize(heur), "engine heuristics", err) ||
-        cuda_check_dnn(cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, NULL),
-                       "engine heuristics", err))
-        goto done;
-    count = count < MAX_ENGINE_CONFIGS ? count : MAX_ENGINE_CONFIGS;
-    for (; created < count; created++)
-        if (cuda_check_dnn(
-                cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfgs[created]),
-                "engine configuration", err))
-            goto done;
-    if (cuda_check_dnn(cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs),
-                       "engine heuristics", err))
-        goto done;
-    for (int64_t i = 0; i < got && i < count && !p->plan; i++) {
-        if (!engine_acceptable(cfgs[i], exact_f32))
-            continue;
-        cudnnBackendDescriptor_t plan;
-        if (cuda_check_dnn(
-                cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan),
-                "execution plan", err))
-            goto done;
-        int64_t n = 0, workspace = 0;
-        if (cuda_check_dnn(cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE,
-                                                    CUDNN_TYPE_HANDLE, 1, &cb->dnn),
-                           "execution plan", err) ||
-            cuda_check_dnn(cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]),
-                           "execution plan", err) ||
-            cuda_check_dnn(cudnnBackendFinalize(plan), "execution plan", err) ||
-            cuda_check_dnn(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                                    CUDNN_TYPE_INT64, 1, &n, &workspace),
-                           "execution plan workspace", err) ||
-            p->n_desc == CONV_MAX_DESCRIPTORS) {
-            cudnnBackendDestroyDescriptor(plan);
-            continue;
-        }
-        /* The configuration stays alive with the plan made from it. */
-        p->desc[p->n_desc++] = cfgs[i];
-        cfgs[i] = NULL;
-        p->plan = plan;
-        p->workspace = workspace;
-    }
-done:
-    for (int64_t i = 0; i < created; i++)
-        if (cfgs[i])
-            cudnnBackendDestroyDescriptor(cfgs[i]);
-    cudnnBackendDestroyDescriptor(heur);
-}
-
-/* Makes p->plan from the fused or the plain graph; leaves it NULL, with the last cuDNN failure
- * in err (cleared when every engine was refused by the filter), when no engine works. */
+/* Makes p->dnn.plan from the fused or the plain graph; leaves it NULL, with the last cuDNN
+ * failure in err (cleared when every engine was refused by the filter), when no engine works. */
 static void plan_search(cuda_backend *cb, conv_plan *p, bool fused, sdxl_error *err)
 {
     cudnnBackendDescriptor_t graph;
     if (cuda_conv_graph_build(cb, p, fused, &graph, err))
         return;
-    try_heuristics(cb, p, graph, CUDNN_HEUR_MODE_A, err);
-    if (!p->plan)
-        try_heuristics(cb, p, graph, CUDNN_HEUR_MODE_FALLBACK, err);
-}
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+    dnn_plan_search(cb, &p->dnn, graph, p->key.type == DTYPE_F32, err);
 }
 
 static sdxl_status conv_plan_build(cuda_backend *cb, conv_plan *p, sdxl_error *err)
@@ -204,21 +76,21 @@ static sdxl_status conv_plan_build(cuda_backend *cb, conv_plan *p, sdxl_error *e
     sdxl_error last;
     error_clear(&last);
     if (k->bias) {
-        double start = now_ms();
+        double start = dnn_clock_ms();
         plan_search(cb, p, true, &last);
-        if (p->plan) {
+        if (p->dnn.plan) {
             p->fused = true;
             LOG_DEBUG("cuda backend: %s: bias fused, plan built in %.0f ms", what,
-                      now_ms() - start);
+                      dnn_clock_ms() - start);
             return SDXL_OK;
         }
         LOG_DEBUG("cuda backend: %s: bias not fused, added by a separate kernel (%s)", what,
                   last.message[0] ? last.message : "every engine refused by the filter");
-        conv_plan_clear(p);
+        dnn_plan_clear(&p->dnn);
         error_clear(&last);
     }
     plan_search(cb, p, false, &last);
-    if (p->plan)
+    if (p->dnn.plan)
         return SDXL_OK;
     return error_set(err, SDXL_ERR_BACKEND, "cuda backend: cuDNN has no usable engine for a %s%s%s",
                      what, last.message[0] ? "; last failure: " : "", last.message);
@@ -255,28 +127,7 @@ static sdxl_status conv_execute(cuda_backend *cb, const conv_plan *p, void *x, v
 {
     void *ptrs[4] = {x, w, y, bias};
     int64_t uids[4] = {CONV_UID_X, CONV_UID_W, CONV_UID_Y, CONV_UID_B};
-    int64_t n = p->fused ? 4 : 3;
-    void *workspace = cb->conv_workspace.data;
-    cudnnBackendDescriptor_t pack;
-    DNN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack), "variant pack");
-    sdxl_status st =
-        cuda_check_dnn(cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
-                                                CUDNN_TYPE_VOID_PTR, n, ptrs),
-                       "variant pack", err);
-    if (!st)
-        st = cuda_check_dnn(cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
-                                                     CUDNN_TYPE_INT64, n, uids),
-                            "variant pack", err);
-    if (!st)
-        st = cuda_check_dnn(cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
-                                                     CUDNN_TYPE_VOID_PTR, 1, &workspace),
-                            "variant pack", err);
-    if (!st)
-        st = cuda_check_dnn(cudnnBackendFinalize(pack), "variant pack", err);
-    if (!st)
-        st = cuda_check_dnn(cudnnBackendExecute(cb->dnn, p->plan, pack), "convolution", err);
-    cudnnBackendDestroyDescriptor(pack);
-    return st;
+    return dnn_plan_execute(cb, &p->dnn, p->fused ? 4 : 3, uids, ptrs, "convolution", err);
 }
 
 sdxl_status cuda_conv2d(backend *b, const tensor *x, const tensor *w, const tensor *bias,
@@ -315,7 +166,7 @@ sdxl_status cuda_conv2d(backend *b, const tensor *x, const tensor *w, const tens
     key.pad_right = p->pad_right;
     conv_plan *plan = NULL;
     SDXL_TRY(conv_plan_get(cb, &key, &plan, err));
-    SDXL_TRY(cuda_buffer_reserve(cb, &cb->conv_workspace, (size_t)plan->workspace,
+    SDXL_TRY(cuda_buffer_reserve(cb, &cb->conv_workspace, (size_t)plan->dnn.workspace,
                                  "convolution workspace", err));
     for (int64_t i = 0; i < x->shape[0]; i++)
         SDXL_TRY(conv_execute(cb, plan, (unsigned char *)x->data + (size_t)i * x_image, w->data,

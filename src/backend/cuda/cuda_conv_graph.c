@@ -6,73 +6,22 @@
  */
 #include "backend/cuda/cuda_conv_graph.h"
 
-#include <stdio.h>
-
-/* A descriptor owned by the plan (freed with it, whatever fails later). */
-static sdxl_status plan_descriptor(conv_plan *p, cudnnBackendDescriptorType_t type,
-                                   cudnnBackendDescriptor_t *out, sdxl_error *err)
-{
-    if (p->n_desc == CONV_MAX_DESCRIPTORS)
-        return error_set(err, SDXL_ERR_INTERNAL, "cuda backend: too many cuDNN descriptors");
-    DNN(cudnnBackendCreateDescriptor(type, out), "creating a descriptor");
-    p->desc[p->n_desc++] = *out;
-    return SDXL_OK;
-}
-
-static cudnnDataType_t dnn_type(dtype t)
-{
-    switch (t) {
-    case DTYPE_F16:
-        return CUDNN_DATA_HALF;
-    case DTYPE_BF16:
-        return CUDNN_DATA_BFLOAT16;
-    default:
-        return CUDNN_DATA_FLOAT;
-    }
-}
-
-/* A tensor of dims [N, C, H, W] (cuDNN's order) laid out NHWC. A virtual one lives only inside
- * the fused kernel: it has no address and no place in the variant pack. */
+/* A tensor of dims [N, C, H, W] (cuDNN's order) laid out NHWC. */
 static sdxl_status nhwc_tensor(conv_plan *p, const char *name, int64_t uid, cudnnDataType_t type,
                                const int64_t dims[4], int64_t alignment, bool is_virtual,
                                cudnnBackendDescriptor_t *out, sdxl_error *err)
 {
     int64_t c = dims[1], h = dims[2], w = dims[3];
-    int64_t strides[4] = {h * w * c, 1, w * c, c};
-    const struct {
-        cudnnBackendAttributeName_t name;
-        cudnnBackendAttributeType_t type;
-        int64_t count;
-        const void *value;
-        const char *step;
-    } attrs[] = {
-        {CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type, "data type"},
-        {CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims, "dimensions"},
-        {CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides, "strides"},
-        {CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid, "unique id"},
-        {CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &alignment, "alignment"},
-        {CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual, "virtual flag"},
+    dnn_tensor_spec t = {
+        .name = name,
+        .uid = uid,
+        .type = type,
+        .dims = {dims[0], c, h, w},
+        .strides = {h * w * c, 1, w * c, c},
+        .alignment = alignment,
+        .is_virtual = is_virtual,
     };
-    cudnnBackendDescriptor_t d;
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, &d, err));
-    cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
-    const char *step = "descriptor";
-    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]) && s == CUDNN_STATUS_SUCCESS; i++) {
-        step = attrs[i].step;
-        s = cudnnBackendSetAttribute(d, attrs[i].name, attrs[i].type, attrs[i].count,
-                                     attrs[i].value);
-    }
-    if (s == CUDNN_STATUS_SUCCESS) {
-        step = "descriptor";
-        s = cudnnBackendFinalize(d);
-    }
-    if (s != CUDNN_STATUS_SUCCESS) {
-        char what[64];
-        snprintf(what, sizeof(what), "%s tensor %s", name, step);
-        return cuda_check_dnn(s, what, err);
-    }
-    *out = d;
-    return SDXL_OK;
+    return dnn_tensor(&p->dnn, &t, out, err);
 }
 
 /* The convolution operation: out = conv(x, w), accumulated in fp32. */
@@ -87,7 +36,7 @@ static sdxl_status conv_operation(conv_plan *p, cudnnBackendDescriptor_t x,
     cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION; /* torch's conv2d */
     int64_t pre[2] = {k->pad_top, k->pad_left}, post[2] = {k->pad_bottom, k->pad_right};
     int64_t dilation[2] = {1, 1}, stride[2] = {k->stride, k->stride};
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &conv, err));
+    SDXL_TRY(dnn_descriptor(&p->dnn, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &conv, err));
     DNN(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1,
                                  &spatial),
         "convolution dimensions");
@@ -112,7 +61,8 @@ static sdxl_status conv_operation(conv_plan *p, cudnnBackendDescriptor_t x,
     DNN(cudnnBackendFinalize(conv), "convolution descriptor");
 
     float alpha = 1.0f, beta = 0.0f;
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, op, err));
+    SDXL_TRY(
+        dnn_descriptor(&p->dnn, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, op, err));
     DNN(cudnnBackendSetAttribute(*op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x),
         "convolution input");
@@ -147,7 +97,7 @@ static sdxl_status bias_operation(conv_plan *p, cudnnBackendDescriptor_t acc,
                          (int64_t[]){1, k->cout, 1, 1}, k->align_b, false, &bias, err));
     cudnnPointwiseMode_t mode = CUDNN_POINTWISE_ADD;
     cudnnDataType_t precision = CUDNN_DATA_FLOAT;
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_POINTWISE_DESCRIPTOR, &add, err));
+    SDXL_TRY(dnn_descriptor(&p->dnn, CUDNN_BACKEND_POINTWISE_DESCRIPTOR, &add, err));
     DNN(cudnnBackendSetAttribute(add, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1,
                                  &mode),
         "bias addition mode");
@@ -156,7 +106,7 @@ static sdxl_status bias_operation(conv_plan *p, cudnnBackendDescriptor_t acc,
         "bias addition precision");
     DNN(cudnnBackendFinalize(add), "bias addition descriptor");
 
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, op, err));
+    SDXL_TRY(dnn_descriptor(&p->dnn, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, op, err));
     DNN(cudnnBackendSetAttribute(*op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR,
                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &add),
         "bias addition operation");
@@ -196,14 +146,7 @@ sdxl_status cuda_conv_graph_build(cuda_backend *cb, conv_plan *p, bool fused,
         SDXL_TRY(conv_operation(p, x, w, y, &ops[0], err));
     }
 
-    SDXL_TRY(plan_descriptor(p, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph, err));
-    DNN(cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS,
-                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, n_ops, ops),
-        "operation graph operations");
-    DNN(cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1,
-                                 &cb->dnn),
-        "operation graph handle");
-    DNN(cudnnBackendFinalize(*graph),
-        fused ? "operation graph (convolution + bias)" : "operation graph (convolution)");
-    return SDXL_OK;
+    const char *what =
+        fused ? "operation graph (convolution + bias)" : "operation graph (convolution)";
+    return dnn_graph(cb, &p->dnn, ops, n_ops, what, graph, err);
 }

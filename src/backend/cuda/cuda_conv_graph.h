@@ -5,9 +5,7 @@
 #ifndef SDXL_BACKEND_CUDA_CUDA_CONV_GRAPH_H
 #define SDXL_BACKEND_CUDA_CUDA_CONV_GRAPH_H
 
-#include "backend/cuda/cuda_internal.h"
-
-#define CONV_MAX_DESCRIPTORS 16
+#include "backend/cuda/cuda_dnn_plan.h"
 
 /* The tensors' unique ids in the graph; x, w, y and b are the variant pack's. */
 enum { CONV_UID_X = 'x', CONV_UID_W = 'w', CONV_UID_B = 'b', CONV_UID_Y = 'y', CONV_UID_ACC = 'a' };
@@ -23,18 +21,11 @@ typedef struct conv_key {
 typedef struct conv_plan {
     conv_key key;
     bool fused; /* the plan adds the bias; otherwise the add kernel does, after it */
-    /* Every descriptor the plan was made from, kept alive as long as the plan. */
-    cudnnBackendDescriptor_t desc[CONV_MAX_DESCRIPTORS];
-    int n_desc;
-    cudnnBackendDescriptor_t plan;
-    int64_t workspace;
+    dnn_plan dnn;
 } conv_plan;
 
-/* A failed cuDNN call returns its error, saying which step failed (`what`). */
-#define DNN(call, what) SDXL_TRY(cuda_check_dnn((call), (what), err))
-
 /* The operation graph of y = conv(x, w), or, fused, of y = conv(x, w) + bias, for p->key.
- * Its descriptors are added to p's (freed with the plan, also when this fails). */
+ * Its descriptors are added to p->dnn's (freed with the plan, also when this fails). */
 sdxl_status cuda_conv_graph_build(cuda_backend *cb, conv_plan *p, bool fused,
                                   cudnnBackendDescriptor_t *graph, sdxl_error *err);
 

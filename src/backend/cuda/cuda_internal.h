@@ -12,9 +12,12 @@
  *                      and grouped; matmul; 1x1 convolutions; the two products of the tiled
  *                      attention path)
  *   cuda_conv.c        other convolutions through cuDNN's graph (backend) API, NHWC
+ *   cuda_dnn_plan.c    what cuDNN graph users share: descriptors, engine choice, execution
  *   cuda_attention.c   attention: cuda_flash.cu's kernel for F16/BF16 heads of 64 or 128,
  *                      otherwise (the VAE's one head of 512, F32) blocks of query rows through
- *                      cuBLASLt with the score block in fp32 scratch
+ *                      cuBLASLt with the score block in fp32 scratch; or, with
+ *                      SDXLD_CUDA_ATTENTION=cudnn (for measuring), cuDNN's fused attention
+ *                      (cuda_sdpa.c) where it applies
  *   cuda_norm.cu, cuda_softmax.cu, cuda_elementwise.cu, cuda_layout.cu   kernels of our own
  *
  * Bits: the same inputs give the same bits on the same GPU model and library versions (the
@@ -63,6 +66,12 @@ typedef struct cuda_plan_cache {
     size_t count, capacity;
 } cuda_plan_cache;
 
+/* Which attention runs: SDXLD_CUDA_ATTENTION, read when the backend is created. */
+typedef enum cuda_attention_path {
+    CUDA_ATTENTION_FLASH = 0, /* unset or "flash": cuda_flash.cu, else the tiled path */
+    CUDA_ATTENTION_CUDNN,     /* "cudnn": cuDNN's fused attention where it applies */
+} cuda_attention_path;
+
 typedef struct cuda_backend {
     backend base; /* first: a backend * is a cuda_backend * */
     int device;
@@ -76,7 +85,8 @@ typedef struct cuda_backend {
     cuda_buffer conv_workspace;
     cuda_buffer scratch; /* one op at a time: group-norm partials, attention blocks */
     cuda_buffer staging; /* host copies in fp32 of tensors of another type (cuda_convert) */
-    cuda_plan_cache gemm_plans, conv_plans;
+    cuda_plan_cache gemm_plans, conv_plans, sdpa_plans;
+    cuda_attention_path attention;
 } cuda_backend;
 
 static inline cuda_backend *cuda_of(backend *b)
@@ -176,6 +186,15 @@ bool cuda_flash_supported(dtype type, int64_t d, const tensor *q, const tensor *
 sdxl_status cuda_flash_attention(cuda_backend *cb, const tensor *q, const tensor *k,
                                  const tensor *v, int heads, bool causal, tensor *y,
                                  sdxl_error *err);
+
+/* ---- cuDNN's fused attention (cuda_sdpa.c) ------------------------------------------------ */
+
+/* Whether cuDNN's fused attention is asked to take heads of d channels of this type. */
+bool cuda_sdpa_supported(dtype type, int64_t d);
+/* SDXL_ERR_UNSUPPORTED, naming the shape and cuDNN's reason, where cuDNN refuses the shape. */
+sdxl_status cuda_sdpa_attention(cuda_backend *cb, const tensor *q, const tensor *k, const tensor *v,
+                                int heads, bool causal, tensor *y, sdxl_error *err);
+void cuda_sdpa_plans_free(cuda_backend *cb);
 
 /* ---- softmax (cuda_softmax.cu) ------------------------------------------------------------ */
 

@@ -17,6 +17,7 @@
 struct outbox_item {
     outbox_item *next;
     outbox_kind kind;
+    int key;                   /* with kind, what a newer message replaces */
     grpc_byte_buffer *message; /* NULL: status only */
     bool has_status;
     grpc_status_code code;
@@ -179,7 +180,7 @@ static void enqueue_locked(call *c, outbox_item *item)
 {
     if (item->kind != OUTBOX_PLAIN) {
         for (outbox_item *it = c->out_head; it; it = it->next)
-            if (it->kind == item->kind) {
+            if (it->kind == item->kind && it->key == item->key) {
                 grpc_byte_buffer_destroy(it->message);
                 it->message = item->message;
                 item->message = NULL;
@@ -194,12 +195,13 @@ static void enqueue_locked(call *c, outbox_item *item)
     c->out_tail = item;
 }
 
-bool call_send(call *c, const ProtobufCMessage *msg, outbox_kind kind)
+bool call_send(call *c, const ProtobufCMessage *msg, outbox_kind kind, int key)
 {
     outbox_item *item = calloc(1, sizeof *item);
     if (!item)
         return false;
     item->kind = kind;
+    item->key = key;
     item->message = wire_pack(msg);
     if (!item->message) {
         free(item);

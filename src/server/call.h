@@ -44,8 +44,8 @@ typedef struct call_tag {
     struct call *call;
 } call_tag;
 
-/* Kinds of message that a newer one of the same kind replaces while still waiting to be sent
- * (a slow reader gets the latest progress, not a backlog). */
+/* Kinds of message that a newer one of the same kind and key replaces while still waiting to be
+ * sent (a slow reader gets the latest progress of each stage, not a backlog). */
 typedef enum outbox_kind {
     OUTBOX_PLAIN = 0,
     OUTBOX_PROGRESS,
@@ -98,9 +98,10 @@ bool call_is_cancelled(const call *c);
 /* The reason to report for a call that stopped that way. */
 server_reason call_cancel_reason(const call *c);
 
-/* Queues msg (packed now; msg may be freed on return). False when the call is already
- * finished or out of memory. */
-bool call_send(call *c, const ProtobufCMessage *msg, outbox_kind kind);
+/* Queues msg (packed now; msg may be freed on return). For a kind other than OUTBOX_PLAIN, it
+ * replaces a waiting message of the same kind and key (e.g. a progress event's stage) in its
+ * place. False when the call is already finished or out of memory. */
+bool call_send(call *c, const ProtobufCMessage *msg, outbox_kind kind, int key);
 
 /* Queues the final answer: final_msg (may be NULL) then the status — OK when error is NULL,
  * else error's code with its google.rpc.Status details. Records the call in the metrics and

@@ -396,7 +396,7 @@ static void encode_task(void *p)
         Sdxl__V1__GenerationEvent ev = SDXL__V1__GENERATION_EVENT__INIT;
         ev.event_case = SDXL__V1__GENERATION_EVENT__EVENT_IMAGE;
         ev.image = &img;
-        call_send(c, &ev.base, OUTBOX_PLAIN);
+        call_send(c, &ev.base, OUTBOX_PLAIN, 0);
         /* Sent: the final event carries only the metadata. */
         image_buffer_free(&o->encoded);
         image_buffer_free(&o->thumbnail);
@@ -476,7 +476,7 @@ void handlers_generate_queued(job *j, int position, double wait_ms)
     Sdxl__V1__GenerationEvent ev = SDXL__V1__GENERATION_EVENT__INIT;
     ev.event_case = SDXL__V1__GENERATION_EVENT__EVENT_QUEUED;
     ev.queued = &q;
-    call_send(j->call, &ev.base, OUTBOX_QUEUED);
+    call_send(j->call, &ev.base, OUTBOX_QUEUED, 0);
 }
 
 void handlers_generate_progress(job *j, sdxl_stage stage, int step, int total_steps)
@@ -490,5 +490,6 @@ void handlers_generate_progress(job *j, sdxl_stage stage, int step, int total_st
     Sdxl__V1__GenerationEvent ev = SDXL__V1__GENERATION_EVENT__INIT;
     ev.event_case = SDXL__V1__GENERATION_EVENT__EVENT_PROGRESS;
     ev.progress = &p;
-    call_send(j->call, &ev.base, OUTBOX_PROGRESS);
+    /* Keyed by stage: a slow reader still gets every stage's last step. */
+    call_send(j->call, &ev.base, OUTBOX_PROGRESS, (int)stage);
 }

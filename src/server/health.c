@@ -58,7 +58,7 @@ static void send_status(call *c, int status, bool final)
     if (final)
         call_finish(c, &resp.base, NULL);
     else
-        call_send(c, &resp.base, OUTBOX_PLAIN);
+        call_send(c, &resp.base, OUTBOX_PLAIN, 0);
 }
 
 void health_check(call *c)

@@ -149,10 +149,10 @@ static void answer(call *c, Grpc__Reflection__V1__ServerReflectionRequest *req)
         resp.message_response_case =
             GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
         resp.error_response = &error;
-        call_send(c, &resp.base, OUTBOX_PLAIN);
+        call_send(c, &resp.base, OUTBOX_PLAIN, 0);
         goto done;
     }
-    call_send(c, &resp.base, OUTBOX_PLAIN);
+    call_send(c, &resp.base, OUTBOX_PLAIN, 0);
 done:
     free(found);
     free(blobs);

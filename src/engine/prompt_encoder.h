@@ -91,8 +91,8 @@ sdxl_status prompt_encoder_encode(prompt_encoder *pe, graph_cache *graphs, arena
 
 /* The building block of prompt_encoder_encode, for callers that assemble their own batch
  * (e.g. different prompts per row): fills every row of embeds [n, T, D] and pooled [n, P]
- * (made by the caller, same n) with text's embeddings. Temporaries come from a and are
- * released. On a planning arena text may be NULL. */
+ * (made by the caller, same n, of the backend's compute type) with text's embeddings.
+ * Temporaries come from a and are released. On a planning arena text may be NULL. */
 sdxl_status prompt_encoder_encode_rows(prompt_encoder *pe, graph_cache *graphs, arena *a,
                                        const char *text, tensor *embeds, tensor *pooled,
                                        sdxl_error *err);

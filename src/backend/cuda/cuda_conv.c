@@ -99,13 +99,9 @@ static sdxl_status conv_plan_build(cuda_backend *cb, conv_plan *p, sdxl_error *e
 static sdxl_status conv_plan_get(cuda_backend *cb, const conv_key *key, conv_plan **out,
                                  sdxl_error *err)
 {
-    for (size_t i = 0; i < cb->conv_plans.count; i++) {
-        conv_plan *p = cb->conv_plans.plans[i];
-        if (memcmp(&p->key, key, sizeof(*key)) == 0) {
-            *out = p;
-            return SDXL_OK;
-        }
-    }
+    *out = cuda_plan_cache_find(&cb->conv_plans, key, sizeof(*key));
+    if (*out)
+        return SDXL_OK;
     conv_plan *p = calloc(1, sizeof(*p));
     if (!p)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");

@@ -325,13 +325,9 @@ static sdxl_status gemm_plan_build(cuda_backend *cb, const gemm_key *key,
 static sdxl_status gemm_plan_get(cuda_backend *cb, const gemm_key *key,
                                  const cuda_gemm_args *g, gemm_plan **out, sdxl_error *err)
 {
-    for (size_t i = 0; i < cb->gemm_plans.count; i++) {
-        gemm_plan *p = cb->gemm_plans.plans[i];
-        if (memcmp(&p->key, key, sizeof(*key)) == 0) {
-            *out = p;
-            return SDXL_OK;
-        }
-    }
+    *out = cuda_plan_cache_find(&cb->gemm_plans, key, sizeof(*key));
+    if (*out)
+        return SDXL_OK;
     gemm_plan *p = calloc(1, sizeof(*p));
     if (!p)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");

@@ -112,6 +112,9 @@ void cuda_buffer_release(cuda_buffer *buf);
 
 /* Appends a plan (the cache takes nothing else: freeing entries is the module's job). */
 sdxl_status cuda_plan_cache_add(cuda_plan_cache *cache, void *plan, sdxl_error *err);
+/* The plan whose first key_bytes bytes equal key (every plan struct begins with its key,
+ * zeroed before it was filled), or NULL. */
+void *cuda_plan_cache_find(const cuda_plan_cache *cache, const void *key, size_t key_bytes);
 
 /* The largest power of two up to CUDA_ALIGNMENT_CAP dividing the address and every offset
  * (bytes): what cuBLASLt and cuDNN are told about a pointer's alignment, and so part of what

@@ -364,13 +364,9 @@ static sdxl_status sdpa_plan_build(cuda_backend *cb, sdpa_plan *p, sdxl_error *e
 static sdxl_status sdpa_plan_get(cuda_backend *cb, const sdpa_key *key, sdpa_plan **out,
                                  sdxl_error *err)
 {
-    for (size_t i = 0; i < cb->sdpa_plans.count; i++) {
-        sdpa_plan *p = cb->sdpa_plans.plans[i];
-        if (memcmp(&p->key, key, sizeof(*key)) == 0) {
-            *out = p;
-            return SDXL_OK;
-        }
-    }
+    *out = cuda_plan_cache_find(&cb->sdpa_plans, key, sizeof(*key));
+    if (*out)
+        return SDXL_OK;
     sdpa_plan *p = calloc(1, sizeof(*p));
     if (!p)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 sdxl_status cuda_check(cudaError_t e, const char *what, sdxl_error *err)
 {
@@ -91,6 +92,14 @@ sdxl_status cuda_plan_cache_add(cuda_plan_cache *cache, void *plan, sdxl_error *
     }
     cache->plans[cache->count++] = plan;
     return SDXL_OK;
+}
+
+void *cuda_plan_cache_find(const cuda_plan_cache *cache, const void *key, size_t key_bytes)
+{
+    for (size_t i = 0; i < cache->count; i++)
+        if (memcmp(cache->plans[i], key, key_bytes) == 0)
+            return cache->plans[i];
+    return NULL;
 }
 
 int cuda_alignment(const void *p, size_t offset_bytes)

@@ -489,6 +489,7 @@ static const struct attention_shape {
     bool causal;
 } attention_shapes[] = {
     {2, 576, 576, 640, 10, false},  /* UNet self-attention, heads of 64 */
+    {1, 1024, 1024, 640, 10, false}, /* UNet 32x32 level at 512x512: cuDNN's by default */
     {2, 576, 77, 640, 10, false},   /* UNet cross-attention on the text */
     {1, 256, 256, 1280, 20, false}, /* UNet 16x16 level: 2-warp blocks */
     {2, 77, 77, 768, 12, true},     /* CLIP-L, causal */
@@ -498,15 +499,6 @@ static const struct attention_shape {
     {1, 1024, 1024, 512, 1, false}, /* the VAE's one head of 512 */
     {1, 200, 150, 640, 8, false},   /* heads of 80: the tiled path (cuDNN's with cudnn) */
 };
-
-static void test_attention(void **state)
-{
-    fixture *f = need_gpu(state);
-    for (size_t i = 0; i < sizeof(attention_shapes) / sizeof(attention_shapes[0]); i++) {
-        const struct attention_shape *a = &attention_shapes[i];
-        check_attention(f, a->b, a->tq, a->tk, a->width, a->heads, a->causal);
-    }
-}
 
 /* ---- element-wise ops ------------------------------------------------------------------- */
 
@@ -796,74 +788,180 @@ static void test_same_bits(void **state)
     free(gh);
     free(beh);
 
-    same_bits(f, "attention [3, 700, 640], heads of 64", run_attention, 3, (int64_t[]){700, 640},
-              (int64_t[]){700, 640}, 3);
     same_bits(f, "attention [2, 600, 512], one head", run_vae_attention, 2, (int64_t[]){600, 512},
               (int64_t[]){600, 512}, 3);
 }
 
-/* ---- cuDNN's fused attention (SDXLD_CUDA_ATTENTION=cudnn) -------------------------------- */
+/* ---- which attention runs (SDXLD_CUDA_ATTENTION) ------------------------------------------ */
 
-/* A cuda backend of the fixture's type whose attention is cuDNN's. */
-static backend *cudnn_attention_backend(fixture *f)
+/* A cuda backend of the fixture's type made with SDXLD_CUDA_ATTENTION set to `setting` (NULL:
+ * unset, the default). */
+static backend *attention_backend(fixture *f, const char *setting)
 {
     sdxl_error err;
     backend_params p = backend_default_params();
     p.compute_type = f->type;
     backend *be = NULL;
-    assert_int_equal(setenv("SDXLD_CUDA_ATTENTION", "cudnn", 1), 0);
+    if (setting)
+        assert_int_equal(setenv("SDXLD_CUDA_ATTENTION", setting, 1), 0);
     sdxl_status st = backend_create("cuda", &p, &be, &err);
     unsetenv("SDXLD_CUDA_ATTENTION");
     expect_ok(st, &err);
     return be;
 }
 
-/* How many lines of the debug log so far say that a cuDNN attention plan was built. */
-static int cudnn_plans_logged(FILE *log)
+/* How many lines of the debug log so far contain `what`. */
+static int lines_logged(FILE *log, const char *what)
 {
     char line[1024];
     int n = 0;
     fflush(log);
     rewind(log);
     while (fgets(line, sizeof(line), log))
-        if (strstr(line, "attention through cuDNN"))
+        if (strstr(line, what))
             n++;
     fseek(log, 0, SEEK_END);
     return n;
 }
 
-/* test_attention's shapes through cuDNN's fused attention, against the cpu, then an image's
- * bits alone and in a batch. That cuDNN computed them: this path has no fallback (a shape
- * cuDNN refuses fails the op), and each F16/BF16 shape with heads of up to 128 channels must
- * have built a cuDNN plan (cuda_sdpa.c's debug line, counted in a log file). Heads of 512, and
- * F32, take the tiled path and build none. */
-static void test_attention_cudnn(void **state)
+/* cuda_sdpa.c's debug line for a cuDNN attention plan built. */
+#define CUDNN_PLAN_LOGGED "attention through cuDNN"
+
+/* Whether an attention of tq queries over tk keys in heads of d channels should go to cuDNN
+ * under `setting` (cuda_attention.c): cuDNN takes F16/BF16 heads of up to 128 channels in
+ * multiples of 8; "flash" gives it none, "cudnn" all of those, the default those with
+ * 1024 x 1024 scores or more. */
+static bool cudnn_expected(const fixture *f, const char *setting, int64_t tq, int64_t tk,
+                           int64_t d)
 {
-    fixture *f = need_gpu(state);
+    bool takes = f->type != DTYPE_F32 && d <= 128 && d % 8 == 0;
+    if (setting && strcmp(setting, "flash") == 0)
+        return false;
+    if (setting && strcmp(setting, "cudnn") == 0)
+        return takes;
+    return takes && tq * tk >= 1024 * 1024;
+}
+
+/* The shapes above under a setting, against the cpu, then an image's bits alone and in a
+ * batch. Which attention computed them is checked too: each shape must build a cuDNN plan (a
+ * debug line, counted in a log file) exactly when it should. Neither path falls back to the
+ * other on these shapes, so a plan built means cuDNN's values were compared. */
+static void attention_through(fixture *f, const char *setting)
+{
     FILE *log = tmpfile();
     assert_non_null(log);
     log_configure(LOG_LEVEL_DEBUG, LOG_FORMAT_TEXT, log);
-    backend *flash = f->gpu;
-    f->gpu = cudnn_attention_backend(f);
+    backend *saved = f->gpu;
+    f->gpu = attention_backend(f, setting);
+    printf("  SDXLD_CUDA_ATTENTION %s\n", setting ? setting : "unset");
     for (size_t i = 0; i < sizeof(attention_shapes) / sizeof(attention_shapes[0]); i++) {
         const struct attention_shape *a = &attention_shapes[i];
         int64_t d = a->width / a->heads;
-        int want = cudnn_plans_logged(log) + (f->type != DTYPE_F32 && d <= 128 && d % 8 == 0);
+        int want = lines_logged(log, CUDNN_PLAN_LOGGED) +
+                   cudnn_expected(f, setting, a->tq, a->tk, d);
         check_attention(f, a->b, a->tq, a->tk, a->width, a->heads, a->causal);
-        int got = cudnn_plans_logged(log);
+        int got = lines_logged(log, CUDNN_PLAN_LOGGED);
         if (got != want)
             fail_msg("%s attention Tq%lld Tk%lld %dx%lld: %d cuDNN plans logged, expected %d",
                      dtype_name(f->type), (long long)a->tq, (long long)a->tk, a->heads,
                      (long long)d, got, want);
     }
-    int want = cudnn_plans_logged(log) + (f->type != DTYPE_F32);
-    same_bits(f, "attention [3, 700, 640], heads of 64, cuDNN", run_attention, 3,
-              (int64_t[]){700, 640}, (int64_t[]){700, 640}, 3);
-    assert_int_equal(cudnn_plans_logged(log), want);
+    /* A shape of its own: a plan built above would be found, not built again. */
+    int want = lines_logged(log, CUDNN_PLAN_LOGGED) + cudnn_expected(f, setting, 1100, 1100, 64);
+    same_bits(f, "attention [2, 1100, 640], heads of 64", run_attention, 2,
+              (int64_t[]){1100, 640}, (int64_t[]){1100, 640}, 3);
+    assert_int_equal(lines_logged(log, CUDNN_PLAN_LOGGED), want);
     backend_destroy(f->gpu);
-    f->gpu = flash;
+    f->gpu = saved;
     log_configure(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, NULL);
     fclose(log);
+}
+
+static void test_attention(void **state)
+{
+    attention_through(need_gpu(state), NULL);
+}
+
+static void test_attention_flash(void **state)
+{
+    attention_through(need_gpu(state), "flash");
+}
+
+static void test_attention_cudnn(void **state)
+{
+    attention_through(need_gpu(state), "cudnn");
+}
+
+/* [1, rows, width] of the compute type starting 2 bytes past an aligned address: a view that
+ * cuDNN's fused attention, which loads 16 bytes at a time, may refuse. */
+static pair misaligned(fixture *f, int64_t rows, int64_t width, const float *host)
+{
+    pair p = {bt_input(f->cpu, &f->host, 3, (int64_t[]){1, rows, width}, host), {0}};
+    size_t n = (size_t)(rows * width);
+    float *padded = calloc(n + 1, sizeof(float));
+    assert_non_null(padded);
+    memcpy(padded + 1, host, n * sizeof(float));
+    tensor block = gpu_tensor(f, 1, (int64_t[]){(int64_t)n + 1}, padded);
+    free(padded);
+    p.g = block;
+    p.g.ndim = 3;
+    p.g.shape[0] = 1;
+    p.g.shape[1] = rows;
+    p.g.shape[2] = width;
+    p.g.data = (unsigned char *)block.data + dtype_size(f->type);
+    return p;
+}
+
+/* By default a shape cuDNN refuses runs on our kernels, with one warning: the refusal is kept,
+ * so a second call neither tries cuDNN again nor warns again. The shape is found by asking
+ * cuDNN alone (SDXLD_CUDA_ATTENTION=cudnn), which must say what it refused. */
+static void test_attention_refused(void **state)
+{
+    fixture *f = need_gpu(state);
+    if (f->type == DTYPE_F32) {
+        print_message("F32 never goes to cuDNN: nothing to check\n");
+        skip();
+    }
+    arena_mark hm = arena_get_mark(&f->host), dm = arena_get_mark(&f->device);
+    sdxl_error err;
+    int64_t tq = 1024, width = 640;
+    float *xh = random_values(f, (size_t)(tq * width), 1.0f);
+    pair x = misaligned(f, tq, width, xh);
+    pair y = output(f, 3, (int64_t[]){1, tq, width});
+    expect_ok(backend_attention(f->cpu, &x.c, &x.c, &x.c, 10, false, &y.c, &err), &err);
+
+    backend *saved = f->gpu;
+    backend *cudnn = attention_backend(f, "cudnn");
+    sdxl_status st = backend_attention(cudnn, &x.g, &x.g, &x.g, 10, false, &y.g, &err);
+    backend_synchronize(cudnn, NULL);
+    backend_destroy(cudnn);
+    if (st == SDXL_OK) {
+        print_message("cuDNN took heads 2 bytes past alignment: no refusal to check here\n");
+        free(xh);
+        reset(f, hm, dm);
+        skip();
+    }
+    assert_int_equal(st, SDXL_ERR_UNSUPPORTED);
+    if (!strstr(err.message, "does not take"))
+        fail_msg("the refusal does not say what was refused: %s", err.message);
+    print_message("cuDNN alone refuses it: %s\n", err.message);
+
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    log_configure(LOG_LEVEL_DEBUG, LOG_FORMAT_TEXT, log);
+    f->gpu = attention_backend(f, NULL);
+    for (int run = 0; run < 2; run++) {
+        expect_ok(backend_attention(f->gpu, &x.g, &x.g, &x.g, 10, false, &y.g, &err), &err);
+        expect_close(f, "attention refused by cuDNN, by default", &y);
+    }
+    assert_int_equal(lines_logged(log, "our kernel runs it instead"), 1);
+    assert_int_equal(lines_logged(log, CUDNN_PLAN_LOGGED), 0);
+    backend_destroy(f->gpu);
+    f->gpu = saved;
+    log_configure(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, NULL);
+    fclose(log);
+    free(xh);
+    reset(f, hm, dm);
 }
 
 /* ---- recorded graphs ---------------------------------------------------------------------- */
@@ -1406,13 +1504,14 @@ static void test_attention_setting(void **state)
     unsetenv("SDXLD_CUDA_ATTENTION");
     assert_int_equal(st, SDXL_ERR_INVALID_ARGUMENT);
     assert_null(be);
-    const char *said[] = {"SDXLD_CUDA_ATTENTION", "\"cuDNN\"", "\"flash\"", "\"cudnn\""};
+    const char *said[] = {"SDXLD_CUDA_ATTENTION", "\"cuDNN\"", "\"auto\"", "\"flash\"",
+                          "\"cudnn\""};
     for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
         if (!strstr(err.message, said[i]))
             fail_msg("the refusal does not say %s: %s", said[i], err.message);
     print_message("refused as it should be: %s\n", err.message);
 
-    const char *accepted[] = {"flash", "cudnn"};
+    const char *accepted[] = {"auto", "flash", "cudnn"};
     for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
         assert_int_equal(setenv("SDXLD_CUDA_ATTENTION", accepted[i], 1), 0);
         st = backend_create("cuda", &p, &be, &err);
@@ -1433,7 +1532,8 @@ static void test_attention_setting(void **state)
         cmocka_unit_test(test_conv2d_bias_plans),                                                  \
         cmocka_unit_test(test_group_norm), cmocka_unit_test(test_layer_norm),                      \
         cmocka_unit_test(test_softmax), cmocka_unit_test(test_attention),                          \
-        cmocka_unit_test(test_attention_cudnn),                                                    \
+        cmocka_unit_test(test_attention_flash), cmocka_unit_test(test_attention_cudnn),           \
+        cmocka_unit_test(test_attention_refused),                                                  \
         cmocka_unit_test(test_activations), cmocka_unit_test(test_arithmetic),                     \
         cmocka_unit_test(test_layout), cmocka_unit_test(test_same_bits),                           \
         cmocka_unit_test(test_record), cmocka_unit_test(test_wait_for),                         \

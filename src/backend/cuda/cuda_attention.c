@@ -1,11 +1,14 @@
 /*
  * cuda_attention.c — scaled-dot-product attention.
  *
- * F16 and BF16 heads of 64 or 128 channels (the UNet's, CLIP's) go to the fused kernel in
- * cuda_flash.cu; with SDXLD_CUDA_ATTENTION=cudnn, F16 and BF16 heads of up to 128 channels in
- * multiples of 8 go to cuDNN's fused attention instead (cuda_sdpa.c), with no fallback.
- * Everything else — the VAE's one head of 512, F32 (the checking type), other head sizes —
- * runs in blocks of query rows, per image and block:
+ * F16 and BF16 heads of up to 128 channels in multiples of 8 whose score matrix has
+ * CUDNN_MIN_SCORES entries or more (the UNet's self-attention of 1024 tokens and more) go to
+ * cuDNN's fused attention (cuda_sdpa.c); smaller ones (the cross-attention on the text, CLIP,
+ * the UNet's 256-token level), and shapes cuDNN refuses, to the fused kernel in cuda_flash.cu
+ * (heads of 64 or 128).
+ * SDXLD_CUDA_ATTENTION forces one for measuring: "flash" never uses cuDNN, "cudnn" uses it
+ * wherever it applies, with no fallback. Everything else — the VAE's one head of 512, F32 (the
+ * checking type), other head sizes — runs in blocks of query rows, per image and block:
  *   S = Q Kᵀ / sqrt(D)   every head at once: one batched cuBLASLt product into fp32 scratch
  *   P = softmax(S)       in the compute type, keys past the query masked when causal
  *   Y = P V              a second batched product, written straight into the heads' columns
@@ -19,14 +22,33 @@
 
 #define ATTENTION_SCRATCH ((size_t)128 << 20)
 
+/* Measured on an H100 (docs/BENCHMARKS.md, cuda log step 13): cuDNN's wgmma kernel beats ours
+ * by 17 us on 1024 x 1024 scores and 130 us on 4096 x 4096, but by 1 us or less on 256 x 256
+ * and on 77 keys, less than the ~3 us each cuDNN call costs a replayed graph besides. */
+#define CUDNN_MIN_SCORES ((int64_t)1024 * 1024)
+
+/* Whether cuDNN's fused attention is the one asked to run this attention. */
+static bool cudnn_wanted(const cuda_backend *cb, const tensor *q, const tensor *k, int heads)
+{
+    if (!cuda_sdpa_supported(q->type, q->shape[2] / heads))
+        return false;
+    if (cb->attention == CUDA_ATTENTION_AUTO)
+        return q->shape[1] * k->shape[1] >= CUDNN_MIN_SCORES;
+    return cb->attention == CUDA_ATTENTION_CUDNN;
+}
+
 sdxl_status cuda_attention(backend *b, const tensor *q, const tensor *k, const tensor *v, int heads,
                            bool causal, tensor *y, sdxl_error *err)
 {
     cuda_backend *cb = cuda_of(b);
     int64_t images = q->shape[0], tq = q->shape[1], tk = k->shape[1], width = q->shape[2];
     int64_t d = width / heads;
-    if (cb->attention == CUDA_ATTENTION_CUDNN && cuda_sdpa_supported(q->type, d))
-        return cuda_sdpa_attention(cb, q, k, v, heads, causal, y, err);
+    if (cudnn_wanted(cb, q, k, heads)) {
+        sdxl_status st = cuda_sdpa_attention(cb, q, k, v, heads, causal, y, err);
+        /* Unless cuDNN was forced, a shape it refuses runs below. */
+        if (st != SDXL_ERR_UNSUPPORTED || cb->attention == CUDA_ATTENTION_CUDNN)
+            return st;
+    }
     if (heads <= 65535 && cuda_flash_supported(q->type, d, q, k, v, y))
         return cuda_flash_attention(cb, q, k, v, heads, causal, y, err);
 

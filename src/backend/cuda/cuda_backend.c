@@ -246,23 +246,32 @@ static sdxl_status find_device(int device, struct cudaDeviceProp *prop, sdxl_err
     return SDXL_OK;
 }
 
-/* SDXLD_CUDA_ATTENTION (docs/OPERATIONS.md): which attention runs. It exists to measure cuDNN's
- * fused attention against our kernel, so a misspelt value is an error, not the default. */
+/* SDXLD_CUDA_ATTENTION (docs/OPERATIONS.md): which attention runs. The forced values exist to
+ * measure one against the other, so a misspelt value is an error, not the default. */
 static sdxl_status attention_path(cuda_attention_path *out, sdxl_error *err)
 {
+    static const struct {
+        const char *value;
+        cuda_attention_path path;
+    } accepted[] = {
+        {"auto", CUDA_ATTENTION_AUTO},
+        {"flash", CUDA_ATTENTION_FLASH},
+        {"cudnn", CUDA_ATTENTION_CUDNN},
+    };
     const char *value = getenv("SDXLD_CUDA_ATTENTION");
-    if (!value || strcmp(value, "flash") == 0) {
-        *out = CUDA_ATTENTION_FLASH;
+    *out = CUDA_ATTENTION_AUTO;
+    if (!value)
         return SDXL_OK;
-    }
-    if (strcmp(value, "cudnn") == 0) {
-        *out = CUDA_ATTENTION_CUDNN;
-        return SDXL_OK;
-    }
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++)
+        if (strcmp(value, accepted[i].value) == 0) {
+            *out = accepted[i].path;
+            return SDXL_OK;
+        }
     return error_set(err, SDXL_ERR_INVALID_ARGUMENT,
-                     "cuda backend: SDXLD_CUDA_ATTENTION is \"%s\"; accepted values: \"flash\" "
-                     "(our kernel, the default when unset) or \"cudnn\" (cuDNN's fused "
-                     "attention, for measuring)",
+                     "cuda backend: SDXLD_CUDA_ATTENTION is \"%s\"; accepted values: \"auto\" "
+                     "(the default when unset: each shape to the faster of the two), \"flash\" "
+                     "(our kernel only) or \"cudnn\" (cuDNN's fused attention only, for "
+                     "measuring)",
                      value);
 }
 
@@ -276,7 +285,7 @@ sdxl_status cuda_backend_create(const backend_params *params, backend **out, sdx
                          "for checks",
                          dtype_name(type));
     /* Before the device: a bad value is reported on any machine. */
-    cuda_attention_path attention = CUDA_ATTENTION_FLASH;
+    cuda_attention_path attention;
     SDXL_TRY(attention_path(&attention, err));
     struct cudaDeviceProp prop;
     SDXL_TRY(find_device(params->device, &prop, err));

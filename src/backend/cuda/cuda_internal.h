@@ -13,11 +13,12 @@
  *                      attention path)
  *   cuda_conv.c        other convolutions through cuDNN's graph (backend) API, NHWC
  *   cuda_dnn_plan.c    what cuDNN graph users share: descriptors, engine choice, execution
- *   cuda_attention.c   attention: cuda_flash.cu's kernel for F16/BF16 heads of 64 or 128,
- *                      otherwise (the VAE's one head of 512, F32) blocks of query rows through
- *                      cuBLASLt with the score block in fp32 scratch; or, with
- *                      SDXLD_CUDA_ATTENTION=cudnn (for measuring), cuDNN's fused attention
- *                      (cuda_sdpa.c) where it applies
+ *   cuda_attention.c   attention: cuDNN's fused attention (cuda_sdpa.c) for F16/BF16 heads
+ *                      of up to 128 with 1024 x 1024 scores or more (the UNet's larger
+ *                      self-attention), cuda_flash.cu's kernel for smaller ones, otherwise
+ *                      (the VAE's one head of 512, F32) blocks of query rows through cuBLASLt
+ *                      with the score block in fp32 scratch; SDXLD_CUDA_ATTENTION forces one
+ *                      for measuring
  *   cuda_norm.cu, cuda_softmax.cu, cuda_elementwise.cu, cuda_layout.cu   kernels of our own
  *
  * Bits: the same inputs give the same bits on the same GPU model and library versions (the
@@ -68,8 +69,9 @@ typedef struct cuda_plan_cache {
 
 /* Which attention runs: SDXLD_CUDA_ATTENTION, read when the backend is created. */
 typedef enum cuda_attention_path {
-    CUDA_ATTENTION_FLASH = 0, /* unset or "flash": cuda_flash.cu, else the tiled path */
-    CUDA_ATTENTION_CUDNN,     /* "cudnn": cuDNN's fused attention where it applies */
+    CUDA_ATTENTION_AUTO = 0, /* unset or "auto": by shape (cuda_attention.c), the faster one */
+    CUDA_ATTENTION_FLASH,    /* "flash": cuda_flash.cu, else the tiled path */
+    CUDA_ATTENTION_CUDNN,    /* "cudnn": cuDNN's fused attention where it applies, no fallback */
 } cuda_attention_path;
 
 typedef struct cuda_backend {
@@ -194,7 +196,8 @@ sdxl_status cuda_flash_attention(cuda_backend *cb, const tensor *q, const tensor
 
 /* Whether cuDNN's fused attention is asked to take heads of d channels of this type. */
 bool cuda_sdpa_supported(dtype type, int64_t d);
-/* SDXL_ERR_UNSUPPORTED, naming the shape and cuDNN's reason, where cuDNN refuses the shape. */
+/* SDXL_ERR_UNSUPPORTED, naming the shape and cuDNN's reason, where cuDNN refuses the shape
+ * (before anything is queued; a refused shape is remembered and refused again at once). */
 sdxl_status cuda_sdpa_attention(cuda_backend *cb, const tensor *q, const tensor *k, const tensor *v,
                                 int heads, bool causal, tensor *y, sdxl_error *err);
 void cuda_sdpa_plans_free(cuda_backend *cb);

@@ -1,7 +1,8 @@
 /*
  * cuda_sdpa.c — attention through cuDNN's fused flash attention (SDPA), built with the C
- * backend API; the path SDXLD_CUDA_ATTENTION=cudnn selects, to measure cuDNN against our
- * kernel (cuda_flash.cu). A shape cuDNN refuses is an error, never a silent fallback.
+ * backend API: the UNet's attention (cuda_attention.c says which shapes come here). A shape
+ * cuDNN refuses is reported as SDXL_ERR_UNSUPPORTED, with cuDNN's reason, before anything is
+ * queued; the refusal is kept like a plan, so the shape is not tried again.
  *
  * The operation graph, for one image, is the pattern cuDNN's runtime fusion recognises as
  * flash attention (what cudnn-frontend's SDPA node emits). H heads of D channels, T = F16/BF16:
@@ -55,7 +56,8 @@ typedef struct sdpa_plan {
     sdpa_key key;
     /* The by-value scalars, read from here when the plan is launched. */
     float scale, mask;
-    dnn_plan dnn;
+    dnn_plan dnn;      /* dnn.plan is NULL where cuDNN refused the shape: */
+    sdxl_error refusal; /* what it said then */
 } sdpa_plan;
 
 /* A graph being built: its plan (which owns the descriptors) and its operations so far. */
@@ -356,11 +358,12 @@ static sdxl_status sdpa_plan_build(cuda_backend *cb, sdpa_plan *p, sdxl_error *e
     if (strncmp(reason, "cuda backend: ", 14) == 0)
         reason += 14;
     return error_set(err, SDXL_ERR_UNSUPPORTED,
-                     "cuda backend: cuDNN's fused attention does not take a %s (unset "
-                     "SDXLD_CUDA_ATTENTION for the flash kernel): %s",
+                     "cuda backend: cuDNN's fused attention does not take a %s (with "
+                     "SDXLD_CUDA_ATTENTION=flash our kernel runs it): %s",
                      what, reason);
 }
 
+/* The plan of *key, built on first use; a refused shape's plan holds the refusal. */
 static sdxl_status sdpa_plan_get(cuda_backend *cb, const sdpa_key *key, sdpa_plan **out,
                                  sdxl_error *err)
 {
@@ -371,7 +374,15 @@ static sdxl_status sdpa_plan_get(cuda_backend *cb, const sdpa_key *key, sdpa_pla
     if (!p)
         return error_set(err, SDXL_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");
     p->key = *key;
-    sdxl_status st = sdpa_plan_build(cb, p, err);
+    sdxl_status st = sdpa_plan_build(cb, p, &p->refusal);
+    if (st == SDXL_ERR_UNSUPPORTED) {
+        dnn_plan_clear(&p->dnn);
+        if (cb->attention != CUDA_ATTENTION_CUDNN)
+            LOG_WARNING("%s; our kernel runs it instead", p->refusal.message);
+        st = SDXL_OK;
+    } else if (st) {
+        error_set(err, st, "%s", p->refusal.message);
+    }
     if (!st)
         st = cuda_plan_cache_add(&cb->sdpa_plans, p, err);
     if (st) {
@@ -411,6 +422,8 @@ sdxl_status cuda_sdpa_attention(cuda_backend *cb, const tensor *q, const tensor 
     key.ld_y = y->shape[2];
     sdpa_plan *plan = NULL;
     SDXL_TRY(sdpa_plan_get(cb, &key, &plan, err));
+    if (!plan->dnn.plan)
+        return error_set(err, SDXL_ERR_UNSUPPORTED, "%s", plan->refusal.message);
     SDXL_TRY(cuda_buffer_reserve(cb, &cb->conv_workspace, (size_t)plan->dnn.workspace,
                                  "attention workspace", err));
     /* stats [1, H, Tq, 1] fp32: written by the engine, read by nobody. */

@@ -912,10 +912,11 @@ static pair misaligned(fixture *f, int64_t rows, int64_t width, const float *hos
     return p;
 }
 
-/* By default a shape cuDNN refuses runs on our kernels, with one warning: the refusal is kept,
- * so a second call neither tries cuDNN again nor warns again. The shape is found by asking
- * cuDNN alone (SDXLD_CUDA_ATTENTION=cudnn), which must say what it refused. */
-static void test_attention_refused(void **state)
+/* Heads 2 bytes past alignment, which cuDNN alone (SDXLD_CUDA_ATTENTION=cudnn) must either
+ * compute right or refuse, saying what it refused. Refused, the default must run them on our
+ * kernels, with one warning: the refusal is kept, so a second call neither tries cuDNN again
+ * nor warns again. (cuDNN 9 on an H100 takes them, so there the fall-back is not reached.) */
+static void test_attention_misaligned(void **state)
 {
     fixture *f = need_gpu(state);
     if (f->type == DTYPE_F32) {
@@ -936,10 +937,11 @@ static void test_attention_refused(void **state)
     backend_synchronize(cudnn, NULL);
     backend_destroy(cudnn);
     if (st == SDXL_OK) {
-        print_message("cuDNN took heads 2 bytes past alignment: no refusal to check here\n");
+        expect_close(f, "attention 2 bytes past alignment, cuDNN", &y);
+        print_message("cuDNN took heads 2 bytes past alignment: no fall-back to check here\n");
         free(xh);
         reset(f, hm, dm);
-        skip();
+        return;
     }
     assert_int_equal(st, SDXL_ERR_UNSUPPORTED);
     if (!strstr(err.message, "does not take"))
@@ -1533,7 +1535,7 @@ static void test_attention_setting(void **state)
         cmocka_unit_test(test_group_norm), cmocka_unit_test(test_layer_norm),                      \
         cmocka_unit_test(test_softmax), cmocka_unit_test(test_attention),                          \
         cmocka_unit_test(test_attention_flash), cmocka_unit_test(test_attention_cudnn),           \
-        cmocka_unit_test(test_attention_refused),                                                  \
+        cmocka_unit_test(test_attention_misaligned),                                               \
         cmocka_unit_test(test_activations), cmocka_unit_test(test_arithmetic),                     \
         cmocka_unit_test(test_layout), cmocka_unit_test(test_same_bits),                           \
         cmocka_unit_test(test_record), cmocka_unit_test(test_wait_for),                         \

@@ -824,6 +824,30 @@ static int lines_logged(FILE *log, const char *what)
     return n;
 }
 
+/* For one test, the fixture's GPU backend replaced by one made with `setting`, and the debug
+ * log sent to a file that lines_logged reads. attention_run_end undoes both. */
+typedef struct attention_run {
+    backend *saved;
+    FILE *log;
+} attention_run;
+
+static attention_run attention_run_begin(fixture *f, const char *setting)
+{
+    attention_run r = {f->gpu, tmpfile()};
+    assert_non_null(r.log);
+    log_configure(LOG_LEVEL_DEBUG, LOG_FORMAT_TEXT, r.log);
+    f->gpu = attention_backend(f, setting);
+    return r;
+}
+
+static void attention_run_end(fixture *f, attention_run *r)
+{
+    backend_destroy(f->gpu);
+    f->gpu = r->saved;
+    log_configure(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, NULL);
+    fclose(r->log);
+}
+
 /* cuda_sdpa.c's debug line for a cuDNN attention plan built. */
 #define CUDNN_PLAN_LOGGED "attention through cuDNN"
 
@@ -848,11 +872,8 @@ static bool cudnn_expected(const fixture *f, const char *setting, int64_t tq, in
  * other on these shapes, so a plan built means cuDNN's values were compared. */
 static void attention_through(fixture *f, const char *setting)
 {
-    FILE *log = tmpfile();
-    assert_non_null(log);
-    log_configure(LOG_LEVEL_DEBUG, LOG_FORMAT_TEXT, log);
-    backend *saved = f->gpu;
-    f->gpu = attention_backend(f, setting);
+    attention_run run = attention_run_begin(f, setting);
+    FILE *log = run.log;
     printf("  SDXLD_CUDA_ATTENTION %s\n", setting ? setting : "unset");
     for (size_t i = 0; i < sizeof(attention_shapes) / sizeof(attention_shapes[0]); i++) {
         const struct attention_shape *a = &attention_shapes[i];
@@ -871,10 +892,7 @@ static void attention_through(fixture *f, const char *setting)
     same_bits(f, "attention [2, 1100, 640], heads of 64", run_attention, 2,
               (int64_t[]){1100, 640}, (int64_t[]){1100, 640}, 3);
     assert_int_equal(lines_logged(log, CUDNN_PLAN_LOGGED), want);
-    backend_destroy(f->gpu);
-    f->gpu = saved;
-    log_configure(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, NULL);
-    fclose(log);
+    attention_run_end(f, &run);
 }
 
 static void test_attention(void **state)
@@ -931,7 +949,6 @@ static void test_attention_misaligned(void **state)
     pair y = output(f, 3, (int64_t[]){1, tq, width});
     expect_ok(backend_attention(f->cpu, &x.c, &x.c, &x.c, 10, false, &y.c, &err), &err);
 
-    backend *saved = f->gpu;
     backend *cudnn = attention_backend(f, "cudnn");
     sdxl_status st = backend_attention(cudnn, &x.g, &x.g, &x.g, 10, false, &y.g, &err);
     backend_synchronize(cudnn, NULL);
@@ -948,20 +965,14 @@ static void test_attention_misaligned(void **state)
         fail_msg("the refusal does not say what was refused: %s", err.message);
     print_message("cuDNN alone refuses it: %s\n", err.message);
 
-    FILE *log = tmpfile();
-    assert_non_null(log);
-    log_configure(LOG_LEVEL_DEBUG, LOG_FORMAT_TEXT, log);
-    f->gpu = attention_backend(f, NULL);
-    for (int run = 0; run < 2; run++) {
+    attention_run run = attention_run_begin(f, NULL);
+    for (int i = 0; i < 2; i++) {
         expect_ok(backend_attention(f->gpu, &x.g, &x.g, &x.g, 10, false, &y.g, &err), &err);
         expect_close(f, "attention refused by cuDNN, by default", &y);
     }
-    assert_int_equal(lines_logged(log, "our kernel runs it instead"), 1);
-    assert_int_equal(lines_logged(log, CUDNN_PLAN_LOGGED), 0);
-    backend_destroy(f->gpu);
-    f->gpu = saved;
-    log_configure(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, NULL);
-    fclose(log);
+    assert_int_equal(lines_logged(run.log, "our kernel runs it instead"), 1);
+    assert_int_equal(lines_logged(run.log, CUDNN_PLAN_LOGGED), 0);
+    attention_run_end(f, &run);
     free(xh);
     reset(f, hm, dm);
 }
